@@ -1,0 +1,1 @@
+"""Wire adapters: parse a protocol, call a service, render the protocol. No SQL here."""

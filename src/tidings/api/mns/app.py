@@ -1,0 +1,150 @@
+"""The MNS listener as an ASGI app: authenticate, route by hand, render errors.
+
+Routing is a handful of string comparisons rather than a router: this is the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from tidings.api.http import (
+    BodyTooLarge,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    lifespan,
+    read_body,
+    request_from_scope,
+    send_response,
+)
+from tidings.api.mns import handlers
+from tidings.api.mns.codec import render_error
+from tidings.api.mns.errors import status_for
+from tidings.api.mns.handlers import Context
+from tidings.auth import mns as mns_auth
+from tidings.auth.keys import KeyRing
+from tidings.errors import ServiceError, invalid_argument
+from tidings.ids import request_id
+from tidings.services.queues import QueueService
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2015-06-06"
+# A batch of 16 bodies totals at most 64 KB, but XML escaping can multiply a body's
+# size by up to 6 on the wire ('"' becomes '&quot;').
+MAX_REQUEST_BYTES = 512 * 1024
+
+Handler = Callable[[Context, Request], Awaitable[Response]]
+QueueHandler = Callable[[Context, Request, str], Awaitable[Response]]
+
+_QUEUE_ROUTES: dict[str, QueueHandler] = {
+    "GET": handlers.get_queue_attributes,
+    "DELETE": handlers.delete_queue,
+}
+_MESSAGE_ROUTES: dict[str, QueueHandler] = {
+    "POST": handlers.send_messages,
+    "GET": handlers.receive_or_peek,
+    "DELETE": handlers.delete_messages,
+    "PUT": handlers.change_visibility,
+}
+
+
+def _no_route(request: Request) -> ServiceError:
+    return ServiceError(
+        "InvalidRequestURL", f"No operation answers {request.method} {request.raw_path}."
+    )
+
+
+class MnsApp:
+    """ASGI application serving the MNS data-plane API at the root of its origin."""
+
+    def __init__(self, queues: QueueService, keys: KeyRing) -> None:
+        self.queues = queues
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = request_from_scope(scope)
+        rid = request_id()
+        host = request.headers.get("host", "localhost")
+        base = f"{scope.get('scheme', 'http')}://{host}"
+        try:
+            request.body = await read_body(
+                receive, request.headers.get("content-length"), MAX_REQUEST_BYTES
+            )
+            response = await self.handle(request, Context(self.queues, base))
+        except ServiceError as error:
+            response = self._error(error, request, rid, base)
+        except BodyTooLarge as exc:
+            too_large = invalid_argument(f"The request body exceeds {exc.limit} bytes.")
+            response = self._error(too_large, request, rid, base)
+        except Exception:
+            log.exception("MNS %s %s failed (request %s)", request.method, request.target, rid)
+            internal = ServiceError("InternalError", f"The server failed; request id {rid}.")
+            response = self._error(internal, request, rid, base)
+        response.headers.append(("x-mns-request-id", rid))
+        response.headers.append(("x-mns-version", API_VERSION))
+        await send_response(send, response)
+
+    def _error(self, error: ServiceError, request: Request, rid: str, base: str) -> Response:
+        status = status_for(error.code)
+        level = logging.DEBUG if error.code == "MessageNotExist" else logging.INFO
+        log.log(
+            level,
+            "MNS %s %s -> %d %s: %s (request %s)",
+            request.method,
+            request.target,
+            status,
+            error.code,
+            error.message,
+            rid,
+        )
+        body = render_error(error, rid, base)
+        return Response(status, body, [("Content-Type", handlers.XML)])
+
+    async def handle(self, request: Request, ctx: Context) -> Response:
+        """Authenticate and dispatch one request."""
+        if request.path == "/health" and request.method == "GET":
+            return Response(200, b"ok", [("Content-Type", "text/plain")])
+        mns_auth.verify(self.keys, request.method, request.headers, request.target)
+        content_md5 = request.headers.get("content-md5")
+        if content_md5 and not mns_auth.content_md5_matches(content_md5, request.body):
+            raise ServiceError("InvalidDegist", "The Content-MD5 does not match the body.")
+        return await self._route(request, ctx)
+
+    async def _route(self, request: Request, ctx: Context) -> Response:
+        path, method, query = request.path, request.method, request.query
+        if path.startswith("/queues/"):
+            name, _, rest = path[len("/queues/") :].partition("/")
+            if rest == "messages":
+                message_handler = _MESSAGE_ROUTES.get(method)
+                if message_handler is not None:
+                    return await message_handler(ctx, request, name)
+            elif not rest and name:
+                if method == "PUT":
+                    if query.get("metaoverride", "").lower() == "true":
+                        return await handlers.set_queue_attributes(ctx, request, name)
+                    return await handlers.create_queue(ctx, request, name)
+                queue_handler = _QUEUE_ROUTES.get(method)
+                if queue_handler is not None:
+                    return await queue_handler(ctx, request, name)
+        elif path in ("/queues", "/queues/") and method == "GET":
+            return await handlers.list_queues(ctx, request)
+        elif path == "/":
+            if "accountmeta" in query:
+                if method == "GET":
+                    return await handlers.get_account_attributes(ctx, request)
+                if method == "PUT":
+                    return await handlers.set_account_attributes(ctx, request)
+            elif "account" in query and method == "GET":
+                return await handlers.get_account(ctx, request)
+        elif path == "/commonbuy/openservice" and method == "POST":
+            return await handlers.open_service(ctx, request)
+        raise _no_route(request)

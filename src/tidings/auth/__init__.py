@@ -1,0 +1,1 @@
+"""Request authentication and push signing."""

@@ -1,0 +1,24 @@
+"""The `tidings` command line."""
+
+from __future__ import annotations
+
+import click
+
+from tidings import __version__
+from tidings.cli.queue import queue
+from tidings.cli.serve import serve
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tidings")
+def cli() -> None:
+    """Tidings: self-hosted MNS/SMQ-compatible queues and OSS-compatible storage events."""
+
+
+cli.add_command(serve)
+cli.add_command(queue)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

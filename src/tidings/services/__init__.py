@@ -1,0 +1,1 @@
+"""Business rules: no HTTP, no SQL."""

@@ -1,0 +1,22 @@
+"""Named limits and defaults of the message service (spec section 14)."""
+
+from __future__ import annotations
+
+NAME_MAX_LENGTH = 120
+MESSAGE_BODY_MAX_BYTES = 65536
+BATCH_MAX_ENTRIES = 16
+BATCH_BODY_MAX_BYTES = 65536
+LONG_POLL_MAX_SECONDS = 30
+PRIORITY_RANGE = (1, 16)
+DEFAULT_PRIORITY = 8
+DELAY_RANGE = (0, 604800)
+MAXIMUM_MESSAGE_SIZE_RANGE = (1024, 65536)
+RETENTION_RANGE = (60, 604800)
+VISIBILITY_RANGE = (1, 43200)
+POLLING_WAIT_RANGE = (0, 30)
+LIST_PAGE_RANGE = (1, 1000)
+MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+PROPERTY_TYPES = frozenset({"STRING", "NUMBER", "BOOLEAN", "BINARY"})
+SYSTEM_PROPERTY_NAMES = frozenset(
+    {"traceparent", "tracestate", "baggage", "DLQMessageType", "DLQSourceArn", "DLQOriginMessageId"}
+)
