@@ -1,0 +1,64 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+
+
+def service_available(host: str, port: int) -> bool:
+    """Whether something listens on host:port (for tests needing an external service)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is absent, except under CI=true where it must be there."""
+    if service_available(host, port):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} at {host}:{port} is required under CI=true")
+    pytest.skip(f"{name} is not running at {host}:{port}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real `tidings serve` process for the whole session."""
+    process = ServerProcess(tmp_path_factory.mktemp("server-data")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of this test's own, for tests that restart or kill it."""
+    process = ServerProcess(tmp_path / "data")
+    yield process
+    if process.process is not None:
+        process.stop()
+    shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+@pytest.fixture
+def account(server: ServerProcess):  # type: ignore[no-untyped-def]
+    """An official `aliyun-mns-sdk` Account pointed at the session server."""
+    from mns.account import Account
+
+    return Account(server.mns_url, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A queue name no other test uses."""
+    return f"q-{uuid.uuid4().hex[:12]}"
