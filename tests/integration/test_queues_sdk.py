@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from mns.account import Account
-from mns.mns_common import RequestInfo
-from mns.mns_exception import MNSServerException
 from mns.message_property import (
     MessagePropertyValue,
     MessageSystemPropertyValue,
     PropertyType,
     SystemPropertyType,
 )
+from mns.mns_common import RequestInfo
+from mns.mns_exception import MNSServerException
 from mns.queue import Message, Queue, QueueMeta
 
 from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
