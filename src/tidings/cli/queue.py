@@ -23,8 +23,6 @@ from tidings.cli.common import data_dir_option, run_async, settings_from
 from tidings.models import DeadLetterPolicy, Queue, QueueCounts, StoredMessage
 from tidings.services.queues import SendRequest
 
-console = Console()
-
 
 def _time_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -134,7 +132,7 @@ def create(data_dir: Path | None, config_file: Path | None, name: str, **options
     async def go() -> None:
         async with running(settings_from(data_dir, config_file)) as app:
             _, created = await app.queues.create_queue(name, _changes(**options), policy)
-            console.print(f"queue {name} {'created' if created else 'already exists'}")
+            Console().print(f"queue {name} {'created' if created else 'already exists'}")
 
     run_async(go())
 
@@ -158,7 +156,7 @@ def set_attributes(
                 await app.queues.set_queue_attributes(name, _changes(**options), policy)
             else:
                 await app.queues.set_queue_attributes(name, _changes(**options))
-            console.print(f"queue {name} updated")
+            Console().print(f"queue {name} updated")
 
     run_async(go())
 
@@ -178,7 +176,7 @@ def list_queues(data_dir: Path | None, config_file: Path | None, prefix: str) ->
                 rows += [(q, await app.queues.counts(q)) for q in page]
                 if marker is None:
                     break
-            console.print(_stats_table(rows))
+            Console().print(_stats_table(rows))
 
     run_async(go())
 
@@ -195,7 +193,7 @@ def stats(data_dir: Path | None, config_file: Path | None, name: str | None) -> 
                 queues, _ = await app.queues.list_queues()
             else:
                 queues = [await app.queues.get_queue(name)]
-            console.print(_stats_table([(q, await app.queues.counts(q)) for q in queues]))
+            Console().print(_stats_table([(q, await app.queues.counts(q)) for q in queues]))
 
     run_async(go())
 
@@ -226,7 +224,7 @@ def send(
             (outcome,) = await app.queues.send(name, [SendRequest(text, delay, priority)])
             if outcome.error is not None:
                 raise outcome.error
-            console.print(f"sent {outcome.message_id} (MD5 {outcome.body_md5})")
+            Console().print(f"sent {outcome.message_id} (MD5 {outcome.body_md5})")
 
     run_async(go())
 
@@ -253,10 +251,11 @@ def receive(
         async with running(settings_from(data_dir, config_file)) as app:
             received = await app.queues.receive(name, count, wait)
             handles = [r.receipt_handle for r in received]
-            console.print(_messages_table([r.message for r in received], handles, decode))
+            shown = None if ack else handles
+            Console().print(_messages_table([r.message for r in received], shown, decode))
             if ack:
                 await app.queues.delete(name, handles)
-                console.print(f"deleted {len(handles)} message(s)")
+                Console().print(f"deleted {len(handles)} message(s)")
 
     run_async(go())
 
@@ -273,7 +272,7 @@ def peek(
 
     async def go() -> None:
         async with running(settings_from(data_dir, config_file)) as app:
-            console.print(_messages_table(await app.queues.peek(name, count), None, decode))
+            Console().print(_messages_table(await app.queues.peek(name, count), None, decode))
 
     run_async(go())
 
@@ -286,7 +285,7 @@ def purge(data_dir: Path | None, config_file: Path | None, name: str) -> None:
 
     async def go() -> None:
         async with running(settings_from(data_dir, config_file)) as app:
-            console.print(f"purged {await app.queues.purge(name)} message(s) from {name}")
+            Console().print(f"purged {await app.queues.purge(name)} message(s) from {name}")
 
     run_async(go())
 
@@ -300,6 +299,6 @@ def delete(data_dir: Path | None, config_file: Path | None, name: str) -> None:
     async def go() -> None:
         async with running(settings_from(data_dir, config_file)) as app:
             deleted = await app.queues.delete_queue(name)
-            console.print(f"queue {name} {'deleted' if deleted else 'did not exist'}")
+            Console().print(f"queue {name} {'deleted' if deleted else 'did not exist'}")
 
     run_async(go())
