@@ -47,6 +47,9 @@ class GroupCommitWriter:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
+        # Read by tests and metrics: how many transactions carried how many ops.
+        self.commits = 0
+        self.ops = 0
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -107,6 +110,8 @@ class GroupCommitWriter:
                     conn.execute("RELEASE op")
                     outcomes.append((future, result, None))
             conn.execute("COMMIT")
+            self.commits += 1
+            self.ops += len(group)
         except sqlite3.Error as exc:
             # The commit itself failed (disk full, I/O error): nothing in the group is
             # durable, so every caller hears about it.
