@@ -434,3 +434,31 @@ def test_dead_letter_policy_from_the_cli_moves_messages(tmp_path: Any) -> None:
         assert system["DLQSourceArn"].get_raw_value().endswith(":/queues/work")
     finally:
         server.stop()
+
+
+def test_a_stale_handle_never_matches_a_later_message(account: Account, queue_name: str) -> None:
+    """Deleting twice (a retry) must not remove the next message that reuses storage."""
+    queue = make_queue(account, queue_name)
+    queue.send_message(Message("A"))
+    first = queue.receive_message(0).receipt_handle
+    queue.delete_message(first)
+    queue.send_message(Message("B"))
+    second = queue.receive_message(0).receipt_handle
+    assert second != first
+    assert error_of(queue.delete_message, first).type in ("MessageNotExist", "ReceiptHandleError")
+    queue.delete_message(second)
+
+
+def test_a_recreated_queue_rejects_handles_of_its_predecessor(
+    account: Account, queue_name: str
+) -> None:
+    queue = make_queue(account, queue_name)
+    queue.send_message(Message("old"))
+    stale = queue.receive_message(0).receipt_handle
+    queue.delete()
+    make_queue(account, queue_name)
+    queue.send_message(Message("new"))
+    fresh = queue.receive_message(0).receipt_handle
+    assert fresh != stale
+    assert error_of(queue.delete_message, stale).type == "ReceiptHandleError"
+    queue.delete_message(fresh)

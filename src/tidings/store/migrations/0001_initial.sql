@@ -1,5 +1,6 @@
 CREATE TABLE queues (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: ids are never reused, so stale receipt handles never match a new row.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     created_s INTEGER NOT NULL,
     modified_s INTEGER NOT NULL,
@@ -14,7 +15,7 @@ CREATE TABLE queues (
 );
 
 CREATE TABLE messages (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     queue_id INTEGER NOT NULL,
     message_id TEXT NOT NULL,
     body TEXT NOT NULL,
