@@ -42,7 +42,7 @@ def _check_date(headers: Mapping[str, str], now: float) -> None:
         raise ServiceError("MissingDateHeader", "The request needs a Date header.")
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ServiceError(
             "InvalidDateHeader", f"The Date header {value!r} is not an RFC 1123 date."
         ) from None
@@ -55,6 +55,16 @@ def _check_date(headers: Mapping[str, str], now: float) -> None:
             f"The request time {value} differs from the server time by {int(skew)} s;"
             f" at most {MAX_CLOCK_SKEW_SECONDS} s are allowed.",
         )
+
+
+def _candidate_strings(method: str, headers: Mapping[str, str], resource: str) -> list[str]:
+    """What the client may have signed. With only `x-mns-date`, clients differ on how the
+    DATE line is filled (spec section 2), so both readings are accepted."""
+    candidates = [string_to_sign(method, headers, resource)]
+    if "date" not in headers and "x-mns-date" in headers:
+        with_date = {**headers, "date": headers["x-mns-date"]}
+        candidates.append(string_to_sign(method, with_date, resource))
+    return candidates
 
 
 def verify(
@@ -85,8 +95,10 @@ def verify(
     key = keys.get(key_id)
     if key is None:
         raise ServiceError("InvalidAccessKeyId", f"The AccessKey ID {key_id} does not exist.")
-    expected = sign(key.secret, string_to_sign(method, headers, resource))
-    if not hmac.compare_digest(expected, signature):
+    if not any(
+        hmac.compare_digest(sign(key.secret, text), signature)
+        for text in _candidate_strings(method, headers, resource)
+    ):
         raise ServiceError(
             "SignatureDoesNotMatch",
             "The request signature does not match; check the AccessKey secret and that the"

@@ -29,6 +29,7 @@ from tidings.auth.keys import KeyRing
 from tidings.errors import ServiceError, invalid_argument
 from tidings.ids import request_id
 from tidings.services.queues import QueueService
+from tidings.services.validation import check_queue_name
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,13 @@ class MnsApp:
         return await self._route(request, ctx)
 
     async def _route(self, request: Request, ctx: Context) -> Response:
-        path, method, query = request.path, request.method, request.query
+        # Route on the raw path: names never need escaping, and an escaped '/' must not
+        # become a separator.
+        path, method, query = request.raw_path, request.method, request.query
         if path.startswith("/queues/"):
             name, _, rest = path[len("/queues/") :].partition("/")
+            if rest in ("", "messages") and name:
+                check_queue_name(name)
             if rest == "messages":
                 message_handler = _MESSAGE_ROUTES.get(method)
                 if message_handler is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lxml import etree
@@ -11,6 +12,7 @@ from tidings.errors import ServiceError, invalid_argument
 from tidings.models import Property, Queue, QueueCounts, StoredMessage
 from tidings.services.queues import DeleteOutcome, Received, SendOutcome, SendRequest
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 _QUEUE_FIELDS = {
     "DelaySeconds": "delay_seconds",
     "MaximumMessageSize": "maximum_message_size",
@@ -21,9 +23,9 @@ _QUEUE_FIELDS = {
 
 
 def integer(name: str, value: str) -> int:
-    """A decimal integer field, or `InvalidArgument` naming the field."""
+    """A decimal integer field (`-?[0-9]+`), or `InvalidArgument` naming the field."""
     stripped = value.strip()
-    if not stripped.lstrip("-").isdigit():
+    if not _INTEGER.fullmatch(stripped):
         raise invalid_argument(f"{name} must be an integer, not {value!r}.")
     return int(stripped)
 

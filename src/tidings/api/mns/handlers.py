@@ -136,19 +136,20 @@ async def receive_or_peek(ctx: Context, request: Request, name: str) -> Response
     """ReceiveMessage, BatchReceiveMessage, PeekMessage or BatchPeekMessage."""
     count = _optional_int(request, "numofmessages")
     batch = count is not None
+    limit = 1 if count is None else count
     if request.query.get("peekonly", "").lower() == "true":
-        peeked = await ctx.queues.peek(name, count or 1)
+        peeked = await ctx.queues.peek(name, limit)
         return ok(200, codec.render_peeked(peeked, batch))
-    received = await ctx.queues.receive(name, count or 1, _optional_int(request, "waitseconds"))
+    received = await ctx.queues.receive(name, limit, _optional_int(request, "waitseconds"))
     return ok(200, codec.render_received(received, batch))
 
 
 async def delete_messages(ctx: Context, request: Request, name: str) -> Response:
     """DeleteMessage (handle in the query) or BatchDeleteMessage (handles in the body)."""
     handle = request.query.get("receipthandle")
-    if handle is None and not request.body.strip():
+    if not handle and not request.body.strip():
         raise ServiceError("MissingReceiptHandle", "Give the ReceiptHandle to delete.")
-    if handle is not None:
+    if handle:
         (outcome,) = await ctx.queues.delete(name, [handle])
         if outcome.error is not None:
             raise outcome.error

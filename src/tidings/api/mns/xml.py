@@ -27,7 +27,8 @@ _PARSER = etree.XMLParser(
     remove_pis=True,
 )
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+# '\r' is written as a character reference: a parser would turn a raw one into '\n'.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
 # Characters XML 1.0 cannot carry even escaped; a stored body may hold them only if a
 # client sent them raw in a tolerant encoding, so they are replaced rather than emitted.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -45,9 +46,13 @@ def parse(body: bytes) -> etree._Element:
     if _DTD.search(body):
         raise malformed("DTDs and entity declarations are not accepted.")
     try:
-        return etree.fromstring(body, _PARSER)
+        root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise malformed(str(exc)) from None
+    # The byte check above misses a DTD in UTF-16/32; the parsed tree does not.
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise malformed("DTDs and entity declarations are not accepted.")
+    return root
 
 
 def local_name(element: etree._Element) -> str:
