@@ -2,13 +2,13 @@
 
 Writes go through one `GroupCommitWriter` thread; reads run on a small pool of
 read-only connections, which WAL lets proceed while a write is in progress. With
-`synchronous=FULL` (the default) a returned write has been fsynced.
+`synchronous=FULL` (the default) a returned write has been fsynced. The SQL itself is
+in `sqlite_ops`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -16,19 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tidings.errors import queue_not_exist
 from tidings.models import (
     DeadLetterPolicy,
     DeadLetterRoute,
     HandleOutcome,
     NewMessage,
-    Property,
     Queue,
     QueueAttributes,
     QueueCounts,
     ReceiveResult,
     StoredMessage,
 )
+from tidings.store import sqlite_ops as ops
 from tidings.store.migrations import apply_migrations
 from tidings.store.writer import GroupCommitWriter
 
@@ -36,321 +35,6 @@ T = TypeVar("T")
 
 READER_THREADS = 2
 BUSY_TIMEOUT_MS = 10_000
-
-_QUEUE_COLUMNS = (
-    "id, name, created_s, modified_s, delay_seconds, maximum_message_size,"
-    " message_retention_period, visibility_timeout, polling_wait_seconds, logging_enabled,"
-    " dlq_target, dlq_max_receive_count"
-)
-_MESSAGE_COLUMNS = (
-    "seq, message_id, body, body_md5, priority, enqueue_ms, visible_ms, first_dequeue_ms,"
-    " dequeue_count, receipt_gen, group_id, properties"
-)
-_SELECT_VISIBLE = (
-    f"SELECT {_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_by_order"
-    " WHERE queue_id = ? AND visible_ms <= ? AND expire_ms > ?"
-    " ORDER BY priority, seq LIMIT ?"
-)
-
-
-def _queue_from_row(row: tuple[Any, ...]) -> Queue:
-    dead_letter = DeadLetterPolicy(row[10], row[11]) if row[10] is not None else None
-    return Queue(
-        id=row[0],
-        name=row[1],
-        created_s=row[2],
-        modified_s=row[3],
-        attributes=QueueAttributes(
-            delay_seconds=row[4],
-            maximum_message_size=row[5],
-            message_retention_period=row[6],
-            visibility_timeout=row[7],
-            polling_wait_seconds=row[8],
-            logging_enabled=bool(row[9]),
-        ),
-        dead_letter=dead_letter,
-    )
-
-
-def _encode_properties(properties: tuple[Property, ...]) -> str | None:
-    if not properties:
-        return None
-    return json.dumps([[p.name, p.value, p.type, p.system] for p in properties])
-
-
-def _decode_properties(text: str | None) -> tuple[Property, ...]:
-    if not text:
-        return ()
-    return tuple(Property(n, v, t, bool(s)) for n, v, t, s in json.loads(text))
-
-
-def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(
-        seq=row[0],
-        message_id=row[1],
-        body=row[2],
-        body_md5=row[3],
-        priority=row[4],
-        enqueue_ms=row[5],
-        visible_ms=row[6],
-        first_dequeue_ms=row[7],
-        dequeue_count=row[8],
-        receipt_gen=row[9],
-        group_id=row[10],
-        properties=_decode_properties(row[11]),
-    )
-
-
-def _attribute_values(attributes: QueueAttributes) -> tuple[int, ...]:
-    return (
-        attributes.delay_seconds,
-        attributes.maximum_message_size,
-        attributes.message_retention_period,
-        attributes.visibility_timeout,
-        attributes.polling_wait_seconds,
-        int(attributes.logging_enabled),
-    )
-
-
-def _dead_letter_values(policy: DeadLetterPolicy | None) -> tuple[str | None, int | None]:
-    if policy is None:
-        return (None, None)
-    return (policy.target_queue, policy.max_receive_count)
-
-
-# -- write operations: each runs on the writer thread inside a savepoint ----------------
-
-
-def _create_queue(
-    conn: sqlite3.Connection,
-    name: str,
-    attributes: QueueAttributes,
-    dead_letter: DeadLetterPolicy | None,
-    now_s: int,
-) -> tuple[Queue, bool]:
-    row = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ?", (name,)).fetchone()
-    if row is not None:
-        return _queue_from_row(row), False
-    conn.execute(
-        "INSERT INTO queues (name, created_s, modified_s, delay_seconds, maximum_message_size,"
-        " message_retention_period, visibility_timeout, polling_wait_seconds, logging_enabled,"
-        " dlq_target, dlq_max_receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (name, now_s, now_s, *_attribute_values(attributes), *_dead_letter_values(dead_letter)),
-    )
-    row = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ?", (name,)).fetchone()
-    return _queue_from_row(row), True
-
-
-def _update_queue(
-    conn: sqlite3.Connection,
-    name: str,
-    attributes: QueueAttributes,
-    dead_letter: DeadLetterPolicy | None,
-    now_s: int,
-) -> Queue | None:
-    conn.execute(
-        "UPDATE queues SET modified_s = ?, delay_seconds = ?, maximum_message_size = ?,"
-        " message_retention_period = ?, visibility_timeout = ?, polling_wait_seconds = ?,"
-        " logging_enabled = ?, dlq_target = ?, dlq_max_receive_count = ? WHERE name = ?",
-        (now_s, *_attribute_values(attributes), *_dead_letter_values(dead_letter), name),
-    )
-    row = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ?", (name,)).fetchone()
-    return _queue_from_row(row) if row is not None else None
-
-
-def _delete_queue(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute("SELECT id FROM queues WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        return False
-    conn.execute("DELETE FROM messages WHERE queue_id = ?", (row[0],))
-    conn.execute("DELETE FROM queues WHERE id = ?", (row[0],))
-    return True
-
-
-def _insert_messages(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
-    conn.executemany(
-        "INSERT INTO messages (queue_id, message_id, body, body_md5, priority, enqueue_ms,"
-        " visible_ms, expire_ms, group_id, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                queue_id,
-                m.message_id,
-                m.body,
-                m.body_md5,
-                m.priority,
-                m.enqueue_ms,
-                m.visible_ms,
-                m.expire_ms,
-                m.group_id,
-                _encode_properties(m.properties),
-            )
-            for m in messages
-        ],
-    )
-
-
-def _enqueue(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
-    row = conn.execute("SELECT name FROM queues WHERE id = ?", (queue_id,)).fetchone()
-    if row is None:
-        raise queue_not_exist(f"#{queue_id}")
-    _insert_messages(conn, queue_id, messages)
-
-
-def _move_to_dead_letter(
-    conn: sqlite3.Connection, seq: int, route: DeadLetterRoute, now_ms: int
-) -> None:
-    row = conn.execute(
-        "SELECT message_id, body, body_md5, priority, expire_ms, group_id, properties"
-        " FROM messages WHERE seq = ?",
-        (seq,),
-    ).fetchone()
-    message_id, body, body_md5, priority, expire_ms, group_id, properties = row
-    kept = tuple(p for p in _decode_properties(properties) if not p.name.startswith("DLQ"))
-    moved = NewMessage(
-        message_id=message_id,
-        body=body,
-        body_md5=body_md5,
-        priority=priority,
-        enqueue_ms=now_ms,
-        visible_ms=now_ms,
-        # The retention clock keeps running across the move.
-        expire_ms=expire_ms,
-        group_id=group_id,
-        properties=(
-            *kept,
-            Property("DLQMessageType", "DLQ", "STRING", True),
-            Property("DLQSourceArn", route.source_arn, "STRING", True),
-            Property("DLQOriginMessageId", message_id, "STRING", True),
-        ),
-    )
-    conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
-    _insert_messages(conn, route.target_queue_id, [moved])
-
-
-def _receive(
-    conn: sqlite3.Connection,
-    queue_id: int,
-    limit: int,
-    now_ms: int,
-    visibility_ms: int,
-    dead_letter: DeadLetterRoute | None,
-) -> ReceiveResult:
-    taken: list[StoredMessage] = []
-    visible_ms = now_ms + visibility_ms
-    while len(taken) < limit:
-        rows = conn.execute(_SELECT_VISIBLE, (queue_id, now_ms, now_ms, limit - len(taken)))
-        candidates = [_message_from_row(r) for r in rows]
-        if not candidates:
-            break
-        moved = False
-        deliver: list[StoredMessage] = []
-        for m in candidates:
-            if dead_letter is not None and m.dequeue_count >= dead_letter.max_receive_count:
-                _move_to_dead_letter(conn, m.seq, dead_letter, now_ms)
-                moved = True
-            else:
-                deliver.append(m)
-        if deliver:
-            conn.execute(
-                "UPDATE messages SET visible_ms = ?, dequeue_count = dequeue_count + 1,"
-                " receipt_gen = receipt_gen + 1,"
-                " first_dequeue_ms = CASE WHEN first_dequeue_ms = 0 THEN ?"
-                " ELSE first_dequeue_ms END"
-                f" WHERE seq IN ({','.join('?' * len(deliver))})",
-                (visible_ms, now_ms, *(m.seq for m in deliver)),
-            )
-            taken.extend(
-                StoredMessage(
-                    seq=m.seq,
-                    message_id=m.message_id,
-                    body=m.body,
-                    body_md5=m.body_md5,
-                    priority=m.priority,
-                    enqueue_ms=m.enqueue_ms,
-                    visible_ms=visible_ms,
-                    first_dequeue_ms=m.first_dequeue_ms or now_ms,
-                    dequeue_count=m.dequeue_count + 1,
-                    receipt_gen=m.receipt_gen + 1,
-                    group_id=m.group_id,
-                    properties=m.properties,
-                )
-                for m in deliver
-            )
-        if not moved:
-            break
-    result = ReceiveResult(messages=taken)
-    if not taken:
-        row = conn.execute(
-            "SELECT MIN(visible_ms) FROM messages WHERE queue_id = ? AND visible_ms > ?"
-            " AND expire_ms > ?",
-            (queue_id, now_ms, now_ms),
-        ).fetchone()
-        result.next_visible_ms = row[0]
-    return result
-
-
-def _why_handle_failed(
-    conn: sqlite3.Connection, queue_id: int, seq: int, now_ms: int
-) -> HandleOutcome:
-    row = conn.execute(
-        "SELECT 1 FROM messages WHERE seq = ? AND queue_id = ? AND expire_ms > ?",
-        (seq, queue_id, now_ms),
-    ).fetchone()
-    return HandleOutcome("ReceiptHandleError" if row is not None else "MessageNotExist")
-
-
-def _delete_messages(
-    conn: sqlite3.Connection, queue_id: int, handles: list[tuple[int, int]], now_ms: int
-) -> list[HandleOutcome]:
-    outcomes: list[HandleOutcome] = []
-    for seq, gen in handles:
-        cursor = conn.execute(
-            "DELETE FROM messages WHERE seq = ? AND queue_id = ? AND receipt_gen = ?"
-            " AND visible_ms > ? AND expire_ms > ?",
-            (seq, queue_id, gen, now_ms, now_ms),
-        )
-        if cursor.rowcount == 1:
-            outcomes.append(HandleOutcome())
-        else:
-            outcomes.append(_why_handle_failed(conn, queue_id, seq, now_ms))
-    return outcomes
-
-
-def _change_visibility(
-    conn: sqlite3.Connection, queue_id: int, seq: int, gen: int, now_ms: int, visible_ms: int
-) -> HandleOutcome:
-    cursor = conn.execute(
-        "UPDATE messages SET visible_ms = ?, receipt_gen = receipt_gen + 1"
-        " WHERE seq = ? AND queue_id = ? AND receipt_gen = ? AND visible_ms > ?"
-        " AND expire_ms > ?",
-        (visible_ms, seq, queue_id, gen, now_ms, now_ms),
-    )
-    if cursor.rowcount != 1:
-        return _why_handle_failed(conn, queue_id, seq, now_ms)
-    row = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE seq = ?", (seq,)).fetchone()
-    return HandleOutcome(message=_message_from_row(row))
-
-
-def _put_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO settings (name, value) VALUES (?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (name, value),
-    )
-
-
-def _purge(conn: sqlite3.Connection, queue_id: int) -> int:
-    return conn.execute("DELETE FROM messages WHERE queue_id = ?", (queue_id,)).rowcount
-
-
-def _expire(conn: sqlite3.Connection, now_ms: int, limit: int) -> int:
-    return conn.execute(
-        "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE expire_ms <= ? LIMIT ?)",
-        (now_ms, limit),
-    ).rowcount
-
-
-# -- the store --------------------------------------------------------------------------
 
 
 class SqliteStore:
@@ -405,16 +89,11 @@ class SqliteStore:
 
     async def get_setting(self, name: str) -> str | None:
         """An account-level setting, or None when unset."""
-
-        def op(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
-            return row[0] if row is not None else None
-
-        return await self._read(op)
+        return await self._read(ops.get_setting, name)
 
     async def put_setting(self, name: str, value: str) -> None:
         """Set an account-level setting."""
-        await self._writer.run(_put_setting, name, value)
+        await self._writer.run(ops.put_setting, name, value)
 
     async def create_queue(
         self,
@@ -424,18 +103,11 @@ class SqliteStore:
         now_s: int,
     ) -> tuple[Queue, bool]:
         """Create a queue, or return the existing one; the flag says whether it was created."""
-        return await self._writer.run(_create_queue, name, attributes, dead_letter, now_s)
+        return await self._writer.run(ops.create_queue, name, attributes, dead_letter, now_s)
 
     async def get_queue(self, name: str) -> Queue | None:
         """The queue called `name`, or None."""
-
-        def op(conn: sqlite3.Connection) -> Queue | None:
-            row = conn.execute(
-                f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ?", (name,)
-            ).fetchone()
-            return _queue_from_row(row) if row is not None else None
-
-        return await self._read(op)
+        return await self._read(ops.get_queue, name)
 
     async def update_queue(
         self,
@@ -445,46 +117,23 @@ class SqliteStore:
         now_s: int,
     ) -> Queue | None:
         """Replace a queue's attributes; None when the queue does not exist."""
-        return await self._writer.run(_update_queue, name, attributes, dead_letter, now_s)
+        return await self._writer.run(ops.update_queue, name, attributes, dead_letter, now_s)
 
     async def delete_queue(self, name: str) -> bool:
         """Delete a queue and all its messages; False when there was none."""
-        return await self._writer.run(_delete_queue, name)
+        return await self._writer.run(ops.delete_queue, name)
 
     async def list_queues(self, prefix: str, start_after: str | None, limit: int) -> list[Queue]:
         """Queues whose name starts with `prefix`, after `start_after`, by name."""
-
-        def op(conn: sqlite3.Connection) -> list[Queue]:
-            rows = conn.execute(
-                f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE substr(name, 1, ?) = ?"
-                " AND name > ? ORDER BY name LIMIT ?",
-                (len(prefix), prefix, start_after or "", limit),
-            )
-            return [_queue_from_row(r) for r in rows]
-
-        return await self._read(op)
+        return await self._read(ops.list_queues, prefix, start_after, limit)
 
     async def queue_counts(self, queue_id: int, now_ms: int) -> QueueCounts:
         """How many live messages the queue holds in each state at `now_ms`."""
-
-        def op(conn: sqlite3.Connection) -> QueueCounts:
-            row = conn.execute(
-                "SELECT"
-                " COALESCE(SUM(CASE WHEN visible_ms <= ? THEN 1 ELSE 0 END), 0),"
-                " COALESCE(SUM(CASE WHEN visible_ms > ? AND dequeue_count > 0"
-                "  THEN 1 ELSE 0 END), 0),"
-                " COALESCE(SUM(CASE WHEN visible_ms > ? AND dequeue_count = 0"
-                "  THEN 1 ELSE 0 END), 0)"
-                " FROM messages WHERE queue_id = ? AND expire_ms > ?",
-                (now_ms, now_ms, now_ms, queue_id, now_ms),
-            ).fetchone()
-            return QueueCounts(active=row[0], inactive=row[1], delayed=row[2])
-
-        return await self._read(op)
+        return await self._read(ops.queue_counts, queue_id, now_ms)
 
     async def enqueue(self, queue_id: int, messages: list[NewMessage]) -> None:
         """Append messages to a queue, all or none; `QueueNotExist` if it is gone."""
-        await self._writer.run(_enqueue, queue_id, messages)
+        await self._writer.run(ops.enqueue, queue_id, messages)
 
     async def receive(
         self,
@@ -495,35 +144,32 @@ class SqliteStore:
         dead_letter: DeadLetterRoute | None,
     ) -> ReceiveResult:
         """Take up to `limit` visible messages; see `Store.receive`."""
-        return await self._writer.run(_receive, queue_id, limit, now_ms, visibility_ms, dead_letter)
+        return await self._writer.run(
+            ops.receive, queue_id, limit, now_ms, visibility_ms, dead_letter
+        )
 
     async def peek(self, queue_id: int, limit: int, now_ms: int) -> list[StoredMessage]:
         """Up to `limit` visible messages, without changing them."""
-
-        def op(conn: sqlite3.Connection) -> list[StoredMessage]:
-            rows = conn.execute(_SELECT_VISIBLE, (queue_id, now_ms, now_ms, limit))
-            return [_message_from_row(r) for r in rows]
-
-        return await self._read(op)
+        return await self._read(ops.peek, queue_id, limit, now_ms)
 
     async def delete_messages(
         self, queue_id: int, handles: list[tuple[int, int]], now_ms: int
     ) -> list[HandleOutcome]:
         """Delete messages by (seq, receipt generation); one outcome per handle."""
-        return await self._writer.run(_delete_messages, queue_id, handles, now_ms)
+        return await self._writer.run(ops.delete_messages, queue_id, handles, now_ms)
 
     async def change_visibility(
         self, queue_id: int, seq: int, receipt_gen: int, now_ms: int, visible_ms: int
     ) -> HandleOutcome:
         """Make a received message invisible until `visible_ms`, with a new receipt."""
         return await self._writer.run(
-            _change_visibility, queue_id, seq, receipt_gen, now_ms, visible_ms
+            ops.change_visibility, queue_id, seq, receipt_gen, now_ms, visible_ms
         )
 
     async def purge(self, queue_id: int) -> int:
         """Delete every message of a queue; returns how many."""
-        return await self._writer.run(_purge, queue_id)
+        return await self._writer.run(ops.purge, queue_id)
 
     async def expire(self, now_ms: int, limit: int) -> int:
         """Delete up to `limit` messages whose retention ended; returns how many."""
-        return await self._writer.run(_expire, now_ms, limit)
+        return await self._writer.run(ops.expire, now_ms, limit)
