@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
@@ -33,6 +32,12 @@ from tidings.models import (
 )
 from tidings.services import limits
 from tidings.services.notifier import Notifier
+from tidings.services.queue_rules import (
+    body_md5,
+    build_attributes,
+    check_dead_letter,
+    check_properties,
+)
 from tidings.services.receipts import decode_handle, encode_handle
 from tidings.services.validation import check_queue_name, check_range
 from tidings.store.base import Store
@@ -44,21 +49,6 @@ log = logging.getLogger(__name__)
 # minute for the same propagation).
 QUEUE_CACHE_SECONDS = 1.0
 EXPIRY_BATCH = 1000
-
-_ATTRIBUTE_RANGES: dict[str, tuple[int, int]] = {
-    "delay_seconds": limits.DELAY_RANGE,
-    "maximum_message_size": limits.MAXIMUM_MESSAGE_SIZE_RANGE,
-    "message_retention_period": limits.RETENTION_RANGE,
-    "visibility_timeout": limits.VISIBILITY_RANGE,
-    "polling_wait_seconds": limits.POLLING_WAIT_RANGE,
-}
-_ATTRIBUTE_NAMES = {
-    "delay_seconds": "DelaySeconds",
-    "maximum_message_size": "MaximumMessageSize",
-    "message_retention_period": "MessageRetentionPeriod",
-    "visibility_timeout": "VisibilityTimeout",
-    "polling_wait_seconds": "PollingWaitSeconds",
-}
 
 
 class Keep(Enum):
@@ -102,47 +92,6 @@ class DeleteOutcome:
 
     receipt_handle: str
     error: ServiceError | None = None
-
-
-def body_md5(body: str) -> str:
-    """Upper-case hex MD5 of the body's UTF-8 bytes, as `MessageBodyMD5` reports it."""
-    return hashlib.md5(body.encode("utf-8")).hexdigest().upper()
-
-
-def build_attributes(base: QueueAttributes, changes: dict[str, Any]) -> QueueAttributes:
-    """`base` with `changes` applied, every value range-checked."""
-    for key, value in changes.items():
-        if key in _ATTRIBUTE_RANGES:
-            check_range(_ATTRIBUTE_NAMES[key], value, _ATTRIBUTE_RANGES[key])
-        elif key != "logging_enabled":
-            raise invalid_argument(f"Unknown queue attribute {key}.")
-    return replace(base, **changes)
-
-
-def check_dead_letter(policy: DeadLetterPolicy | None, queue_name: str) -> None:
-    """Refuse a dead-letter policy that points at its own queue or has a bad count."""
-    if policy is None:
-        return
-    check_queue_name(policy.target_queue)
-    if policy.target_queue == queue_name:
-        raise invalid_argument("A queue cannot be its own dead-letter queue.")
-    check_range("MaxReceiveCount", policy.max_receive_count, limits.MAX_RECEIVE_COUNT_RANGE)
-
-
-def _check_properties(properties: tuple[Property, ...]) -> None:
-    for p in properties:
-        if not p.name:
-            raise invalid_argument("A message property needs a Name.")
-        if p.type not in limits.PROPERTY_TYPES:
-            raise invalid_argument(
-                f"Property {p.name} has type {p.type!r}; use one of"
-                f" {', '.join(sorted(limits.PROPERTY_TYPES))}."
-            )
-        if p.type == "BINARY":
-            try:
-                base64.b64decode(p.value, validate=True)
-            except binascii.Error:
-                raise invalid_argument(f"BINARY property {p.name} is not Base64.") from None
 
 
 class QueueService:
@@ -286,7 +235,7 @@ class QueueService:
         priority = limits.DEFAULT_PRIORITY
         if request.priority is not None:
             priority = check_range("Priority", request.priority, limits.PRIORITY_RANGE)
-        _check_properties(request.properties)
+        check_properties(request.properties)
         return NewMessage(
             message_id=message_id(),
             body=request.body,
