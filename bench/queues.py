@@ -11,12 +11,14 @@ connection per simulated client) and prints messages per second for four scenari
 4. batch ReceiveMessage + BatchDeleteMessage (16 per request; 10 for SQS)
 
 each with 1 and 8 concurrent clients, on a fresh queue ("depth 0") and on a queue kept
-at a large backlog ("deep": 200,000 messages for Tidings, fewer for moto, whose receive
-and delete scan the whole queue).
+at a large backlog ("deep": 200,000 messages for Tidings; far fewer for moto, which scans
+the whole queue on every call), then checks Tidings against the project's targets.
 
 Usage::
 
     python bench/queues.py [--quick] [--output results.json]
+
+A full run takes about 4 minutes (never much more than 6), ``--quick`` about 70 seconds.
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ SQS_ACCOUNT = "123456789012"
 SQS_BATCH = 10
 # moto routes a request to its SQS emulator by the credential scope; it does not verify
 # the signature, so a constant header is enough.
-SQS_AUTHORIZATION = (
-    "AWS4-HMAC-SHA256 Credential=bench/20240101/us-east-1/sqs/aws4_request, "
-    "SignedHeaders=host, Signature=0"
-)
+SQS_HEADERS = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=bench/20240101/us-east-1/sqs/aws4_request, "
+    "SignedHeaders=host, Signature=0",
+    "Content-Type": "application/x-www-form-urlencoded",
+}
 
 MESSAGE_BODY = base64.b64encode(bytes(range(75))).decode()  # 100 characters
 CLIENT_COUNTS = (1, 8)
@@ -96,10 +99,10 @@ class Settings:
 
 
 FULL = Settings(
-    duration=5.0, tidings_depth=200_000, moto_depth=20_000, prefill_limit=60.0, backend_budget=170.0
+    duration=5.0, tidings_depth=200_000, moto_depth=1_000, prefill_limit=60.0, backend_budget=170.0
 )
 QUICK = Settings(
-    duration=1.5, tidings_depth=20_000, moto_depth=5_000, prefill_limit=15.0, backend_budget=40.0
+    duration=1.5, tidings_depth=20_000, moto_depth=500, prefill_limit=15.0, backend_budget=45.0
 )
 
 
@@ -109,6 +112,14 @@ class QueueEmptyError(Exception):
 
 class UnexpectedResponseError(Exception):
     """The server answered a request with an unexpected status or body."""
+
+
+PROGRAM_START = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    """Report progress on stderr, stamped with the seconds since the program started."""
+    print(f"[{time.perf_counter() - PROGRAM_START:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def describe(verb: str, target: str, status: int, body: bytes) -> str:
@@ -236,11 +247,10 @@ class MnsClient:
         body: XmlBody | None = None,
         *,
         cacheable: bool = True,
-    ) -> bytes:
+    ) -> None:
         status, payload = await self._call(session, verb, target, body, cacheable=cacheable)
         if status not in expected:
             raise UnexpectedResponseError(describe(verb, target, status, payload))
-        return payload
 
     async def _receive(self, session: aiohttp.ClientSession, target: str) -> list[str]:
         status, payload = await self._call(session, "GET", target)
@@ -273,11 +283,10 @@ class MnsClient:
 
     async def receive_delete(self, session: aiohttp.ClientSession, queue: str) -> int:
         """ReceiveMessage then DeleteMessage; returns the number of messages consumed."""
-        (handle,) = await self._receive(
-            session, f"/queues/{queue}/messages?waitseconds={RECEIVE_WAIT_SECONDS}"
-        )
-        target = f"/queues/{queue}/messages?ReceiptHandle={handle}"
-        await self._expect(session, "DELETE", target, (204,), cacheable=False)
+        receive = f"/queues/{queue}/messages?waitseconds={RECEIVE_WAIT_SECONDS}"
+        handles = await self._receive(session, receive)
+        delete = f"/queues/{queue}/messages?ReceiptHandle={handles[0]}"
+        await self._expect(session, "DELETE", delete, (204,), cacheable=False)
         return 1
 
     async def batch_receive_delete(self, session: aiohttp.ClientSession, queue: str) -> int:
@@ -306,10 +315,6 @@ class SqsClient:
 
     name = "moto"
     batch_size = SQS_BATCH
-    _headers = {  # noqa: RUF012 - read-only, shared by every request
-        "Authorization": SQS_AUTHORIZATION,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
 
     def __init__(self, base_url: str) -> None:
         self._base = base_url.rstrip("/")
@@ -331,7 +336,7 @@ class SqsClient:
 
     async def _post(self, session: aiohttp.ClientSession, url: str, body: bytes) -> str:
         async with session.post(
-            yarl.URL(url, encoded=True), data=body, headers=self._headers
+            yarl.URL(url, encoded=True), data=body, headers=SQS_HEADERS
         ) as response:
             payload = await response.read()
             if response.status != 200:
@@ -366,8 +371,8 @@ class SqsClient:
 
     async def receive_delete(self, session: aiohttp.ClientSession, queue: str) -> int:
         """ReceiveMessage then DeleteMessage; returns the number of messages consumed."""
-        (handle,) = await self._receive(session, queue, self._receive_one)
-        body = sqs_form("DeleteMessage", ReceiptHandle=handle)
+        handles = await self._receive(session, queue, self._receive_one)
+        body = sqs_form("DeleteMessage", ReceiptHandle=handles[0])
         await self._post(session, self._queue_url(queue), body)
         return 1
 
@@ -443,6 +448,7 @@ class RunStats:
     drained: bool = False
     last_ok: float = 0.0  # perf_counter() of the last successful operation
     elapsed: float = 0.0  # seconds the measurement covers
+    client_cpu: float = 0.0  # CPU seconds this process used per second of the run
 
     def record_error(self, error: BaseException) -> None:
         """Count a failed operation, keeping the first one's description."""
@@ -466,6 +472,7 @@ class Result:
     first_error: str = ""
     drained: bool = False
     skipped: bool = False
+    client_cpu: float = 0.0  # benchmark-process CPU seconds per second of the run
 
     @property
     def rate(self) -> float:
@@ -501,7 +508,7 @@ async def client_loop(
         except QueueEmptyError:
             stats.drained = True
             return
-        except (UnexpectedResponseError, aiohttp.ClientError, TimeoutError, ValueError) as error:
+        except (UnexpectedResponseError, aiohttp.ClientError, TimeoutError) as error:
             stats.record_error(error)
             consecutive_errors += 1
             if consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
@@ -519,10 +526,12 @@ async def measure(op: QueueOp, queue: str, clients: int, duration: float) -> Run
     """
     stats = RunStats()
     async with sessions(clients) as pool:
+        cpu_started = time.process_time()
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(*(client_loop(op, s, queue, deadline, stats) for s in pool))
         finished = time.perf_counter()
+        stats.client_cpu = (time.process_time() - cpu_started) / (finished - started)
     end = stats.last_ok if stats.drained and stats.last_ok else finished
     stats.elapsed = max(end - started, 0.0)
     return stats
@@ -541,7 +550,8 @@ async def prefill(client: QueueClient, queue: str, count: int, time_limit: float
         nonlocal batches, sent
         while batches > 0 and time.perf_counter() < deadline:
             batches -= 1
-            sent += await client.send_batch(session, queue)
+            added = await client.send_batch(session, queue)
+            sent += added
 
     async with sessions(PREFILL_CLIENTS) as pool:
         await asyncio.gather(*(worker(session) for session in pool))
@@ -563,11 +573,13 @@ class DeepQueue:
 class BackendBench:
     """Runs every scenario against one backend."""
 
-    def __init__(self, client: QueueClient, settings: Settings, deep_target: int) -> None:
+    def __init__(
+        self, client: QueueClient, settings: Settings, deep_target: int, results: list[Result]
+    ) -> None:
         self.client = client
         self.settings = settings
         self.deep = DeepQueue(f"bench-deep-{client.name}", deep_target)
-        self.results: list[Result] = []
+        self.results = results  # shared, so partial results survive a failure
         self._deadline = time.perf_counter() + settings.backend_budget
 
     def _expected_consumption(self, scenario: Scenario, clients: int, deep: bool) -> int:
@@ -576,30 +588,33 @@ class BackendBench:
             return 0
         feeder = find(self.results, self.client.name, scenario.feeder, clients, deep)
         rate = feeder.rate if feeder and feeder.messages else FALLBACK_FEED_RATE
-        return int(rate * self.settings.duration * PREFILL_HEADROOM) + clients * self.client.batch_size
+        return (
+            int(rate * self.settings.duration * PREFILL_HEADROOM) + clients * self.client.batch_size
+        )
+
+    async def _prefill(self, queue: str, count: int) -> int:
+        """Prefill within the prefill limit, leaving time for at least one more run."""
+        spare = self._deadline - time.perf_counter() - self.settings.duration
+        return await prefill(self.client, queue, count, min(self.settings.prefill_limit, spare))
 
     async def _admin(self, action: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
         async with new_session() as session:
             await action(session)
 
-    async def run(self) -> list[Result]:
+    async def run(self) -> None:
         """Prefill the deep queue, then measure every scenario, client count and depth."""
         await self._admin(lambda s: self.client.create_queue(s, self.deep.name))
-        self.deep.depth = await prefill(
-            self.client, self.deep.name, self.deep.target, self.settings.prefill_limit
-        )
+        progress(f"{self.client.name}: prefilling {self.deep.target:,} messages")
+        self.deep.depth = await self._prefill(self.deep.name, self.deep.target)
         for scenario in SCENARIOS:
             for clients in CLIENT_COUNTS:
                 for deep in (False, True):
-                    print(
-                        f"  {self.client.name}: {scenario.label}, {clients} client(s), "
-                        f"{'deep' if deep else 'depth 0'}",
-                        file=sys.stderr,
-                        flush=True,
+                    progress(
+                        f"{self.client.name}: {scenario.label}, {clients} client(s), "
+                        f"{'deep' if deep else 'depth 0'}"
                     )
                     self.results.append(await self._run_one(scenario, clients, deep))
         await self._admin(lambda s: self.client.delete_queue(s, self.deep.name))
-        return self.results
 
     async def _run_one(self, scenario: Scenario, clients: int, deep: bool) -> Result:
         remaining = self._deadline - time.perf_counter()
@@ -615,7 +630,7 @@ class BackendBench:
         depth = 0
         if scenario.feeder is not None:
             need = self._expected_consumption(scenario, clients, deep=False)
-            depth = await prefill(self.client, queue, need, self.settings.prefill_limit)
+            depth = await self._prefill(queue, need)
         result = await self._measure(scenario, queue, clients, depth, deep=False)
         await self._admin(lambda s: self.client.delete_queue(s, queue))
         return result
@@ -623,9 +638,7 @@ class BackendBench:
     async def _run_deep(self, scenario: Scenario, clients: int) -> Result:
         need = self.deep.target + self._expected_consumption(scenario, clients, deep=True)
         if self.deep.depth < need:
-            self.deep.depth += await prefill(
-                self.client, self.deep.name, need - self.deep.depth, self.settings.prefill_limit
-            )
+            self.deep.depth += await self._prefill(self.deep.name, need - self.deep.depth)
         result = await self._measure(scenario, self.deep.name, clients, self.deep.depth, deep=True)
         self.deep.depth += -result.messages if scenario.feeder else result.messages
         return result
@@ -646,6 +659,7 @@ class BackendBench:
             errors=stats.errors,
             first_error=stats.first_error,
             drained=stats.drained,
+            client_cpu=stats.client_cpu,
         )
 
 
@@ -690,19 +704,21 @@ async def read_until_listening(
 ) -> str:
     """Read server output until the MNS listening line; return the announced base URL."""
     deadline = time.perf_counter() + timeout
+    problem = f"did not report its MNS port within {timeout:.0f} s"
     while (remaining := deadline - time.perf_counter()) > 0:
         try:
             line = await asyncio.wait_for(stream.readline(), remaining)
         except TimeoutError:
             break
         if not line:
+            problem = "exited before reporting its MNS port"
             break
         text = line.decode("utf-8", "replace").rstrip()
         output.append(text)
         if match := LISTENING_RE.search(text):
             return match.group(1).rstrip("/")
     tail = "\n".join(output)
-    raise RuntimeError(f"tidings did not report its MNS port within {timeout:.0f} s:\n{tail}")
+    raise RuntimeError(f"tidings {problem}; its last output:\n{tail}")
 
 
 async def drain(stream: asyncio.StreamReader, output: collections.deque[str]) -> None:
@@ -793,7 +809,9 @@ def thousands(count: int) -> str:
 
 def rate_cell(result: Result | None) -> str:
     """Table cell for one run, with markers for drained (*) and failing (!) runs."""
-    if result is None or result.skipped:
+    if result is None:
+        return "-"
+    if result.skipped:
         return "skipped"
     marks = ("*" if result.drained else "") + ("!" if result.errors else "")
     return f"{result.rate:,.0f}{marks}"
@@ -817,24 +835,31 @@ def find(
     return None
 
 
-TABLE_HEADER = ("clients", "depth", "tidings msg/s", "moto msg/s", "tidings/moto", "deep/0")
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Everything the output needs."""
+
+    settings: Settings
+    backends: Sequence[str]
+    results: Sequence[Result]
+    failures: Sequence[str]
 
 
-def scenario_rows(
-    results: Sequence[Result], scenario: Scenario, settings: Settings
-) -> list[list[str]]:
+TABLE_HEADER = ("clients", "depth", "tidings msg/s", "moto msg/s", "tidings/moto", "tidings deep/0")
+
+
+def scenario_rows(report: Report, scenario: Scenario) -> list[list[str]]:
     """Rows of one scenario's table."""
     rows = []
     for clients in CLIENT_COUNTS:
         for deep in (False, True):
-            tidings = find(results, "tidings", scenario.key, clients, deep)
-            moto = find(results, "moto", scenario.key, clients, deep)
-            shallow = find(results, "tidings", scenario.key, clients, False)
-            depth = f"{thousands(settings.tidings_depth)}" if deep else "0"
+            tidings = find(report.results, "tidings", scenario.key, clients, deep)
+            moto = find(report.results, "moto", scenario.key, clients, deep)
+            shallow = find(report.results, "tidings", scenario.key, clients, False)
             rows.append(
                 [
                     str(clients),
-                    depth,
+                    thousands(report.settings.tidings_depth) if deep else "0",
                     rate_cell(tidings),
                     rate_cell(moto),
                     ratio_cell(tidings, moto),
@@ -884,83 +909,92 @@ def depth_check(results: Sequence[Result], scenario: Scenario) -> TargetCheck:
     return TargetCheck(label, measured, all(r >= DEPTH_RATIO_TARGET for _, r in ratios))
 
 
-def footnotes(results: Sequence[Result], settings: Settings, backends: Sequence[str]) -> list[str]:
-    """Explanations printed under the tables."""
+def footnotes(report: Report) -> list[str]:
+    """Explanations printed under the tables: method, markers, caveats and failures."""
+    settings, results = report.settings, report.results
     notes = [
         f"{settings.duration:g} s per run; msg/s counts messages (a batch of 16 counts 16).",
         f"deep: Tidings queue kept at ≥{settings.tidings_depth:,} messages (topped up before "
         "receive runs); depth 0: a fresh queue holding only what the run consumes.",
-        "deep/0: Tidings deep-queue rate divided by its depth-0 rate.",
-        "* the queue ran dry before the end; rate measured up to the last message.",
-        "! some requests failed (see below); only successful messages are counted.",
+        "tidings deep/0: Tidings deep-queue rate divided by its depth-0 rate.",
     ]
-    if "moto" in backends:
+    if any(r.drained for r in results):
+        notes.append("* the queue ran dry before the end; rate measured up to the last message.")
+    if "moto" in report.backends:
         notes.append(
             f"moto: batches of {SQS_BATCH} (the SQS maximum) instead of 16; its deep queue "
-            f"holds {settings.moto_depth:,} messages, not {settings.tidings_depth:,}, because "
-            "moto's receive and delete scan the whole queue (O(depth) per call)."
+            f"holds {settings.moto_depth:,} messages, not {settings.tidings_depth:,}: moto "
+            "scans the whole queue on every call (sends included), so a deeper queue cannot "
+            "be prefilled in the time available."
         )
+    for backend in report.backends:
+        loads = [r.client_cpu for r in results if r.backend == backend and not r.skipped]
+        if loads:
+            notes.append(
+                f"benchmark client CPU while measuring {backend}: at most {max(loads):.0%} "
+                f"of one core (of {os.cpu_count()})."
+            )
     notes.extend(
-        f"{r.backend} {r.scenario} {r.clients} cl. {'deep' if r.deep else 'depth 0'}: "
-        f"{r.errors} error(s), first: {r.first_error}"
+        f"! {r.backend} {r.scenario}, {r.clients} cl., {'deep' if r.deep else 'depth 0'}: "
+        f"{r.errors} failed request(s), not counted; first: {r.first_error}"
         for r in results
         if r.errors
     )
+    notes.extend(report.failures)
     return notes
 
 
-def render(results: Sequence[Result], settings: Settings, backends: Sequence[str]) -> None:
+def render(report: Report) -> None:
     """Print the per-scenario tables, the target checks and the footnotes."""
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
-        render_plain(results, settings, backends)
+        render_plain(report)
         return
     console = Console()
     for scenario in SCENARIOS:
         table = Table(title=scenario.label, title_justify="left")
         for index, column in enumerate(TABLE_HEADER):
             table.add_column(column, justify="left" if index < 2 else "right")
-        for row in scenario_rows(results, scenario, settings):
+        for row in scenario_rows(report, scenario):
             table.add_row(*row)
         console.print(table)
-    marks = {True: "[green]PASS[/]", False: "[red]MISS[/]", None: "[yellow]n/a[/]"}
+    marks = {True: "[green]PASS[/]", False: "[red]MISS[/]", None: "[yellow]n/a[/] "}
     console.print("[bold]Targets (Tidings)[/]")
-    for check in check_targets(results):
-        console.print(f"  {marks[check.passed]}  {check.label}: {check.measured}")
-    for note in footnotes(results, settings, backends):
-        console.print(f"  {note}", style="dim", highlight=False, markup=False)
+    for check in check_targets(report.results):
+        console.print(f"  {marks[check.passed]}  {check.label}: {check.measured}", soft_wrap=True)
+    for note in footnotes(report):
+        console.print(f"  {note}", style="dim", highlight=False, markup=False, soft_wrap=True)
 
 
-def render_plain(results: Sequence[Result], settings: Settings, backends: Sequence[str]) -> None:
+def render_plain(report: Report) -> None:
     """Plain-text version of :func:`render` for environments without rich."""
     for scenario in SCENARIOS:
-        rows = [list(TABLE_HEADER), *scenario_rows(results, scenario, settings)]
+        rows = [list(TABLE_HEADER), *scenario_rows(report, scenario)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER))]
         print(f"\n{scenario.label}")
         for row in rows:
             print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
     marks = {True: "PASS", False: "MISS", None: "n/a "}
     print("\nTargets (Tidings)")
-    for check in check_targets(results):
+    for check in check_targets(report.results):
         print(f"  {marks[check.passed]}  {check.label}: {check.measured}")
     print()
-    for note in footnotes(results, settings, backends):
+    for note in footnotes(report):
         print(f"  {note}")
 
 
-def write_json(
-    path: Path, results: Sequence[Result], settings: Settings, backends: Sequence[str]
-) -> None:
-    """Write settings, every run and the target checks to ``path`` as JSON."""
+def write_json(path: Path, report: Report) -> None:
+    """Write settings, every run, the target checks and any failures to ``path`` as JSON."""
     document: dict[str, Any] = {
-        "settings": dataclasses.asdict(settings),
+        "settings": dataclasses.asdict(report.settings),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "batch_sizes": {"tidings": MNS_BATCH, "moto": SQS_BATCH},
-        "backends": list(backends),
-        "results": [{**dataclasses.asdict(r), "rate": round(r.rate, 1)} for r in results],
-        "targets": [dataclasses.asdict(check) for check in check_targets(results)],
+        "backends": list(report.backends),
+        "results": [{**dataclasses.asdict(r), "rate": round(r.rate, 1)} for r in report.results],
+        "targets": [dataclasses.asdict(check) for check in check_targets(report.results)],
+        "failures": list(report.failures),
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
 
@@ -968,27 +1002,35 @@ def write_json(
 # --------------------------------------------------------------------------- entry point
 
 
-async def bench_tidings(settings: Settings) -> list[Result]:
-    """Start Tidings, measure it, stop it."""
+async def bench_tidings(settings: Settings, results: list[Result]) -> None:
+    """Start Tidings, measure it into ``results``, stop it."""
     async with tidings_server() as base_url:
         client = MnsClient(base_url, MnsSigner(ACCESS_KEY_ID, ACCESS_KEY_SECRET))
-        return await BackendBench(client, settings, settings.tidings_depth).run()
+        await BackendBench(client, settings, settings.tidings_depth, results).run()
 
 
-async def bench_moto(settings: Settings) -> list[Result]:
-    """Start moto, measure it, stop it."""
+async def bench_moto(settings: Settings, results: list[Result]) -> None:
+    """Start moto, measure it into ``results``, stop it."""
     async with moto_server() as base_url:
-        return await BackendBench(SqsClient(base_url), settings, settings.moto_depth).run()
+        await BackendBench(SqsClient(base_url), settings, settings.moto_depth, results).run()
 
 
-async def run_all(settings: Settings, backends: Sequence[str]) -> list[Result]:
-    """Benchmark the selected backends one after the other."""
+async def run_all(settings: Settings, backends: Sequence[str]) -> tuple[list[Result], list[str]]:
+    """Benchmark the selected backends one after the other.
+
+    Returns the results and the failures that cut a backend's measurements short.
+    """
     runners = {"tidings": bench_tidings, "moto": bench_moto}
     results: list[Result] = []
+    failures: list[str] = []
     for backend in backends:
-        print(f"benchmarking {backend} ...", file=sys.stderr, flush=True)
-        results.extend(await runners[backend](settings))
-    return results
+        progress(f"starting {backend}")
+        try:
+            await runners[backend](settings, results)
+        except (RuntimeError, UnexpectedResponseError, aiohttp.ClientError, OSError) as error:
+            failures.append(f"{backend} aborted: {error}")
+            progress(failures[-1])
+    return results, failures
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1019,14 +1061,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.duration:
         settings = dataclasses.replace(settings, duration=args.duration)
     backends = ("tidings", "moto") if args.backend == "both" else (args.backend,)
-    started = time.perf_counter()
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        results = runner.run(run_all(settings, backends))
-    render(results, settings, backends)
-    print(f"\ntotal time {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        results, failures = runner.run(run_all(settings, backends))
+    report = Report(settings, backends, results, failures)
+    render(report)
+    progress("done")
     if args.output:
-        write_json(args.output, results, settings, backends)
-    return 0
+        write_json(args.output, report)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
