@@ -45,6 +45,8 @@ def _uvicorn(app: object) -> _Server:
         lifespan="off",
         access_log=False,
         server_header=False,
+        # The client address is the socket peer: no forwarding headers are trusted.
+        proxy_headers=False,
         log_config=None,
         log_level="warning",
         timeout_keep_alive=75,

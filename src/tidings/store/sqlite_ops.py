@@ -89,6 +89,15 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
     )
 
 
+def _as_received(row: tuple[Any, ...], now_ms: int, visible_ms: int) -> StoredMessage:
+    """A selected row as the receive that is updating it leaves it (no re-read needed)."""
+    seq, message_id, body, md5, priority, enqueue_ms, _, first, count, gen, group, props = row
+    return StoredMessage(
+        seq, message_id, body, md5, priority, enqueue_ms, visible_ms, first or now_ms,
+        count + 1, gen + 1, group, _decode_properties(props),
+    )  # fmt: skip
+
+
 def _attribute_values(attributes: QueueAttributes) -> tuple[int, ...]:
     return (
         attributes.delay_seconds,
@@ -231,18 +240,19 @@ def receive(
     taken: list[StoredMessage] = []
     visible_ms = now_ms + visibility_ms
     while len(taken) < limit:
-        rows = conn.execute(_SELECT_VISIBLE, (queue_id, now_ms, now_ms, limit - len(taken)))
-        candidates = [_message_from_row(r) for r in rows]
-        if not candidates:
+        rows = conn.execute(
+            _SELECT_VISIBLE, (queue_id, now_ms, now_ms, limit - len(taken))
+        ).fetchall()
+        if not rows:
             break
         moved = False
-        deliver: list[StoredMessage] = []
-        for m in candidates:
-            if dead_letter is not None and m.dequeue_count >= dead_letter.max_receive_count:
-                _move_to_dead_letter(conn, m.seq, dead_letter, now_ms)
+        deliver: list[tuple[Any, ...]] = []
+        for row in rows:
+            if dead_letter is not None and row[8] >= dead_letter.max_receive_count:
+                _move_to_dead_letter(conn, row[0], dead_letter, now_ms)
                 moved = True
             else:
-                deliver.append(m)
+                deliver.append(row)
         if deliver:
             conn.execute(
                 "UPDATE messages SET visible_ms = ?, dequeue_count = dequeue_count + 1,"
@@ -250,25 +260,9 @@ def receive(
                 " first_dequeue_ms = CASE WHEN first_dequeue_ms = 0 THEN ?"
                 " ELSE first_dequeue_ms END"
                 f" WHERE seq IN ({','.join('?' * len(deliver))})",
-                (visible_ms, now_ms, *(m.seq for m in deliver)),
+                (visible_ms, now_ms, *(row[0] for row in deliver)),
             )
-            taken.extend(
-                StoredMessage(
-                    seq=m.seq,
-                    message_id=m.message_id,
-                    body=m.body,
-                    body_md5=m.body_md5,
-                    priority=m.priority,
-                    enqueue_ms=m.enqueue_ms,
-                    visible_ms=visible_ms,
-                    first_dequeue_ms=m.first_dequeue_ms or now_ms,
-                    dequeue_count=m.dequeue_count + 1,
-                    receipt_gen=m.receipt_gen + 1,
-                    group_id=m.group_id,
-                    properties=m.properties,
-                )
-                for m in deliver
-            )
+            taken.extend(_as_received(row, now_ms, visible_ms) for row in deliver)
         if not moved:
             break
     result = ReceiveResult(messages=taken)
@@ -296,18 +290,19 @@ def delete_messages(
     conn: sqlite3.Connection, queue_id: int, handles: list[tuple[int, int]], now_ms: int
 ) -> list[HandleOutcome]:
     """Delete by (seq, receipt generation) while invisible; an outcome per handle."""
-    outcomes: list[HandleOutcome] = []
-    for seq, gen in handles:
-        cursor = conn.execute(
-            "DELETE FROM messages WHERE seq = ? AND queue_id = ? AND receipt_gen = ?"
-            " AND visible_ms > ? AND expire_ms > ?",
-            (seq, queue_id, gen, now_ms, now_ms),
+    pairs = ",".join("(?, ?)" for _ in handles)
+    deleted = {
+        row[0]
+        for row in conn.execute(
+            "DELETE FROM messages WHERE queue_id = ? AND visible_ms > ? AND expire_ms > ?"
+            f" AND (seq, receipt_gen) IN (VALUES {pairs}) RETURNING seq",
+            (queue_id, now_ms, now_ms, *(value for pair in handles for value in pair)),
         )
-        if cursor.rowcount == 1:
-            outcomes.append(HandleOutcome())
-        else:
-            outcomes.append(_why_handle_failed(conn, queue_id, seq, now_ms))
-    return outcomes
+    }
+    return [
+        HandleOutcome() if seq in deleted else _why_handle_failed(conn, queue_id, seq, now_ms)
+        for seq, _ in handles
+    ]
 
 
 def change_visibility(

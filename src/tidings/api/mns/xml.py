@@ -32,6 +32,7 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
 # Characters XML 1.0 cannot carry even escaped; a stored body may hold them only if a
 # client sent them raw in a tolerant encoding, so they are replaced rather than emitted.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NEEDS_WORK = re.compile('[&<>"\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
 
 
 def malformed(detail: str) -> ServiceError:
@@ -77,6 +78,8 @@ def text(element: etree._Element | None) -> str | None:
 
 def escape(value: str) -> str:
     """Escape text for element content."""
+    if _NEEDS_WORK.search(value) is None:  # the common case: Base64 bodies, names
+        return value
     return _NOT_XML.sub("\ufffd", value).translate(_ESCAPES)
 
 
