@@ -8,11 +8,19 @@ import logging
 from collections.abc import AsyncIterator
 
 from tidings.api.http import Receive, Response, Scope, Send, lifespan, send_response
-from tidings.api.mns.app import MnsApp
+from tidings.api.mns.app import PUSH_CERT_PATH, MnsApp
 from tidings.auth.keys import KeyRing
+from tidings.auth.push import PushSigner
 from tidings.clock import ScaledClock
 from tidings.config import Settings
+from tidings.delivery.engine import DeliveryEngine
+from tidings.delivery.targets import Target
+from tidings.delivery.targets.http import HttpTarget
+from tidings.delivery.targets.mail import MailTarget, SmtpRelay
+from tidings.delivery.targets.sms import SmsTarget
+from tidings.services.endpoints import HTTP, MAIL, SMS
 from tidings.services.queues import QueueService
+from tidings.services.topics import TOPIC_RETENTION_SECONDS, EndpointPolicy, TopicService
 from tidings.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -43,8 +51,46 @@ class Tidings:
         self.queues = QueueService(
             self.store, self.clock, region=settings.region, account_id=settings.account_id
         )
-        self.mns_app = MnsApp(self.queues, KeyRing(settings.keys()))
+        self.topics = TopicService(
+            self.store,
+            self.clock,
+            account_id=settings.account_id,
+            policy=EndpointPolicy(
+                allowed_networks=settings.allowed_networks,
+                denied_networks=settings.denied_networks,
+                mail_enabled=settings.smtp_host is not None,
+                sms_enabled=settings.sms_gateway_url is not None,
+            ),
+        )
+        self.signer = PushSigner.load_or_create(settings.data_dir / "push")
+        self.public_mns_url = settings.public_mns_url or ""
+        self.http_target = HttpTarget(self.signer, self.push_cert_url, settings.account_id)
+        targets: dict[str, Target] = {HTTP: self.http_target}
+        if settings.smtp_host is not None:
+            targets[MAIL] = MailTarget(
+                SmtpRelay(
+                    settings.smtp_host,
+                    settings.smtp_port,
+                    settings.smtp_username,
+                    settings.smtp_password,
+                    settings.smtp_starttls,
+                    settings.mail_sender,
+                )
+            )
+        if settings.sms_gateway_url is not None:
+            targets[SMS] = SmsTarget(settings.sms_gateway_url)
+        self.engine = DeliveryEngine(
+            self.store, self.clock, self.queues, settings.account_id, targets
+        )
+        self.mns_app = MnsApp(
+            self.queues, self.topics, KeyRing(settings.keys()), self.signer.certificate_pem
+        )
         self._tasks: list[asyncio.Task[None]] = []
+        self._delivering = False
+
+    def push_cert_url(self) -> str:
+        """Where push receivers fetch the signing certificate."""
+        return f"{self.public_mns_url.rstrip('/')}{PUSH_CERT_PATH}"
 
     async def start(self, background: bool = True) -> None:
         """Open the store and, for a server, start the background tasks."""
@@ -52,6 +98,21 @@ class Tidings:
         if background:
             sweep = EXPIRY_SWEEP_SECONDS / self.settings.clock_speed
             self._tasks.append(asyncio.create_task(self.queues.run_expiry(sweep)))
+            self._tasks.append(asyncio.create_task(self._sweep_topics(sweep)))
+            self.topics.on_published = self.engine.submit
+            await self.engine.start()
+            self._delivering = True
+
+    async def _sweep_topics(self, every_seconds: float) -> None:
+        """Expire topic messages past retention and forget old ledger entries."""
+        while True:
+            try:
+                now_ms = self.clock.now_ms()
+                await self.store.expire_topic_messages(now_ms)
+                await self.store.prune_ledger(now_ms - TOPIC_RETENTION_SECONDS * 1000)
+            except Exception:
+                log.exception("topic retention sweep failed")
+            await asyncio.sleep(every_seconds)
 
     def stop_waiting(self) -> None:
         """Answer every long poll now (first step of a graceful shutdown)."""
@@ -60,6 +121,10 @@ class Tidings:
     async def stop(self) -> None:
         """Stop background tasks and flush the store."""
         self.stop_waiting()
+        if self._delivering:
+            await self.engine.stop()
+            await self.http_target.close()
+            self._delivering = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -41,6 +41,19 @@ class Settings:
     # FULL: a 2xx means the change is on disk. NORMAL trades that for speed.
     synchronous: str = "FULL"
     extra_keys: tuple[AccessKey, ...] = field(default_factory=tuple)
+    # The MNS listener's URL as push receivers reach it (for the signing-cert URL);
+    # default: the address it listens on.
+    public_mns_url: str | None = None
+    # Administrator's rules for HTTP push endpoints (CIDR lists; denied wins).
+    allowed_networks: tuple[str, ...] = ()
+    denied_networks: tuple[str, ...] = ()
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_sender: str = "tidings@localhost"
+    sms_gateway_url: str | None = None
 
     @property
     def default_credentials(self) -> bool:
@@ -74,6 +87,9 @@ def _from_file(path: Path) -> dict[str, Any]:
         values["extra_keys"] = keys
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
+    for name in ("allowed_networks", "denied_networks"):
+        if name in values:
+            values[name] = tuple(values[name])
     return values
 
 

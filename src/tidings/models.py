@@ -112,3 +112,143 @@ class HandleOutcome:
 
     error: str | None = None
     message: StoredMessage | None = None
+
+
+# -- topics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TopicAttributes:
+    """The settable attributes of a topic."""
+
+    maximum_message_size: int = 65536
+    logging_enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A topic as stored."""
+
+    id: int
+    name: str
+    attributes: TopicAttributes
+    created_s: int
+    modified_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """What a subscriber asks for; equal specs make Subscribe idempotent."""
+
+    endpoint: str
+    filter_tag: str | None = None
+    notify_strategy: str = "BACKOFF_RETRY"
+    notify_content_format: str = "XML"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A subscription as stored."""
+
+    id: int
+    topic_id: int
+    topic_name: str
+    name: str
+    spec: SubscriptionSpec
+    created_s: int
+    modified_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewTopicMessage:
+    """A message ready to be published: ids and times already computed by the service."""
+
+    message_id: str
+    body: str
+    body_md5: str
+    publish_ms: int
+    expire_ms: int
+    tag: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    group_id: str | None = None
+    properties: tuple[Property, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message on its way to one subscription, with all a target needs to send it."""
+
+    id: int
+    attempts: int
+    topic_name: str
+    subscription: Subscription
+    message: NewTopicMessage
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What one delivery attempt did. `next_attempt_ms` None means no retry follows."""
+
+    delivery_id: int
+    attempt: int
+    at_ms: int
+    latency_ms: int
+    delivered: bool
+    status: int | None = None
+    error: str | None = None
+    next_attempt_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHandoff:
+    """A delivery completed by enqueueing into a queue of the same store.
+
+    `delivered` is recorded when the queue exists, `missing` (a failed attempt with its
+    retry) when it has been deleted meanwhile.
+    """
+
+    delivered: AttemptResult
+    missing: AttemptResult
+    queue_id: int
+    message: NewMessage
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A delivery as the ledger shows it."""
+
+    id: int
+    topic_name: str
+    subscription_name: str
+    endpoint: str
+    message_id: str
+    state: str
+    attempts: int
+    next_attempt_ms: int
+    created_ms: int
+    updated_ms: int
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt of a delivery, as the ledger shows it."""
+
+    attempt: int
+    at_ms: int
+    status: int | None
+    error: str | None
+    latency_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """Which deliveries a ledger query or a replay selects (all given fields must match)."""
+
+    message_id: str | None = None
+    topic_name: str | None = None
+    subscription_name: str | None = None
+    state: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None

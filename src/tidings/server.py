@@ -54,6 +54,11 @@ def _uvicorn(app: object) -> _Server:
     return _Server(config)
 
 
+def _reachable(host: str) -> str:
+    """A host others can connect to when listening on every address."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
 def _url(host: str, sock: socket.socket) -> str:
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -63,13 +68,16 @@ def _url(host: str, sock: socket.socket) -> str:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight requests and flush the store."""
     instance = Tidings(settings)
-    await instance.start()
     apps: list[tuple[str, int, object]] = [
         ("oss", settings.oss_port, health_app),
         ("mns", settings.mns_port, instance.mns_app),
         ("console", settings.console_port, health_app),
     ]
     bound = [(name, _bind(settings.host, port), app) for name, port, app in apps]
+    if not settings.public_mns_url:
+        mns_socket = next(sock for name, sock, _ in bound if name == "mns")
+        instance.public_mns_url = _url(_reachable(settings.host), mns_socket)
+    await instance.start()
     servers = [_uvicorn(app) for _, _, app in bound]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

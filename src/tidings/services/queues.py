@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from tidings.models import (
 )
 from tidings.services import limits
 from tidings.services.notifier import Notifier
+from tidings.services.paging import decode_marker, page
 from tidings.services.queue_rules import (
     body_md5,
     build_attributes,
@@ -118,7 +117,8 @@ class QueueService:
     def _forget(self, name: str) -> None:
         self._cache.pop(name, None)
 
-    async def _find(self, name: str) -> Queue | None:
+    async def find(self, name: str) -> Queue | None:
+        """The queue called `name`, or None (served from a short-lived cache)."""
         cached = self._cache.get(name)
         now = time.monotonic()
         if cached is not None and now - cached[1] < QUEUE_CACHE_SECONDS:
@@ -132,7 +132,7 @@ class QueueService:
 
     async def get_queue(self, name: str) -> Queue:
         """The queue called `name`; `QueueNotExist` when there is none."""
-        queue = await self._find(name)
+        queue = await self.find(name)
         if queue is None:
             raise queue_not_exist(name)
         return queue
@@ -195,18 +195,8 @@ class QueueService:
     ) -> tuple[list[Queue], str | None]:
         """A page of queues by name, and the marker of the next page (None on the last)."""
         check_range("x-mns-ret-number", limit, limits.LIST_PAGE_RANGE)
-        start_after = None
-        if marker:
-            try:
-                start_after = base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
-            except (binascii.Error, UnicodeError, ValueError):
-                raise invalid_argument(f"The marker {marker!r} is not valid.") from None
-        queues = await self.store.list_queues(prefix, start_after, limit + 1)
-        if len(queues) <= limit:
-            return queues, None
-        page = queues[:limit]
-        next_marker = base64.urlsafe_b64encode(page[-1].name.encode("utf-8")).decode("ascii")
-        return page, next_marker
+        queues = await self.store.list_queues(prefix, decode_marker(marker), limit + 1)
+        return page(queues, limit, lambda q: q.name)
 
     async def counts(self, queue: Queue) -> QueueCounts:
         """How many messages `queue` holds in each state now."""
@@ -246,6 +236,20 @@ class QueueService:
             expire_ms=now_ms + queue.attributes.message_retention_period * 1000,
             group_id=request.group_id,
             properties=request.properties,
+        )
+
+    def notification_message(self, queue: Queue, body: str, now_ms: int) -> NewMessage:
+        """A topic notification as a message of `queue`: the queue's delay and retention,
+        priority 8 (spec 12.6). Its size is not limited by MaximumMessageSize: the
+        service, not a client, wrote it."""
+        return NewMessage(
+            message_id=message_id(),
+            body=body,
+            body_md5=body_md5(body),
+            priority=limits.DEFAULT_PRIORITY,
+            enqueue_ms=now_ms,
+            visible_ms=now_ms + queue.attributes.delay_seconds * 1000,
+            expire_ms=now_ms + queue.attributes.message_retention_period * 1000,
         )
 
     async def send(self, name: str, requests: list[SendRequest]) -> list[SendOutcome]:
@@ -293,7 +297,7 @@ class QueueService:
         policy = queue.dead_letter
         if policy is None:
             return None
-        target = await self._find(policy.target_queue)
+        target = await self.find(policy.target_queue)
         if target is None:
             return None
         return DeadLetterRoute(target.id, policy.max_receive_count, self.arn(queue.name))

@@ -11,20 +11,137 @@ from __future__ import annotations
 from typing import Protocol
 
 from tidings.models import (
+    AttemptRecord,
+    AttemptResult,
     DeadLetterPolicy,
     DeadLetterRoute,
+    Delivery,
+    DeliveryFilter,
+    DeliveryRecord,
     HandleOutcome,
     NewMessage,
+    NewTopicMessage,
     Queue,
     QueueAttributes,
     QueueCounts,
+    QueueHandoff,
     ReceiveResult,
     StoredMessage,
+    Subscription,
+    SubscriptionSpec,
+    Topic,
+    TopicAttributes,
 )
 
 
-class Store(Protocol):
-    """Durable state of queues and messages."""
+class TopicStore(Protocol):
+    """Durable state of topics, subscriptions, the delivery outbox and its ledger."""
+
+    async def create_topic(
+        self, name: str, attributes: TopicAttributes, now_s: int
+    ) -> tuple[Topic, bool]:
+        """Create a topic, or return the existing one; the flag says whether it was created."""
+        ...
+
+    async def get_topic(self, name: str) -> Topic | None:
+        """The topic called `name`, or None."""
+        ...
+
+    async def update_topic(
+        self, name: str, attributes: TopicAttributes, now_s: int
+    ) -> Topic | None:
+        """Replace a topic's attributes; None when it does not exist."""
+        ...
+
+    async def delete_topic(self, name: str, now_ms: int) -> bool:
+        """Delete a topic and its subscriptions (pending deliveries fail)."""
+        ...
+
+    async def list_topics(self, prefix: str, start_after: str | None, limit: int) -> list[Topic]:
+        """Topics whose name starts with `prefix`, after `start_after`, by name."""
+        ...
+
+    async def topic_message_count(self, topic_id: int) -> int:
+        """Published messages of the topic with a delivery still pending."""
+        ...
+
+    async def subscribe(
+        self, topic_id: int, name: str, spec: SubscriptionSpec, now_s: int
+    ) -> tuple[Subscription, bool] | None:
+        """Create a subscription or return the existing one; None when the topic is gone."""
+        ...
+
+    async def get_subscription(self, topic_id: int, name: str) -> Subscription | None:
+        """A topic's subscription, or None."""
+        ...
+
+    async def set_notify_strategy(
+        self, topic_id: int, name: str, strategy: str, now_s: int
+    ) -> Subscription | None:
+        """Change a subscription's retry strategy; None when it does not exist."""
+        ...
+
+    async def unsubscribe(self, topic_id: int, name: str, now_ms: int) -> bool:
+        """Delete a subscription (its pending deliveries fail); False when there was none."""
+        ...
+
+    async def list_subscriptions(
+        self, topic_id: int, prefix: str, start_after: str | None, limit: int
+    ) -> list[Subscription]:
+        """A topic's subscriptions by name."""
+        ...
+
+    async def publish(
+        self, topic_id: int, message: NewTopicMessage, now_ms: int
+    ) -> list[Delivery] | None:
+        """Store a message with a leased delivery per matching subscription, atomically."""
+        ...
+
+    async def release_leases(self, now_ms: int) -> int:
+        """Make deliveries in flight at the last stop due now (start-up only)."""
+        ...
+
+    async def claim_due(self, now_ms: int, limit: int) -> list[Delivery]:
+        """Lease up to `limit` due deliveries."""
+        ...
+
+    async def next_due_ms(self) -> int | None:
+        """When the next unleased pending delivery is due."""
+        ...
+
+    async def record_attempts(self, results: list[AttemptResult]) -> None:
+        """Record attempts in the ledger and move their deliveries on."""
+        ...
+
+    async def hand_off_to_queues(self, handoffs: list[QueueHandoff]) -> list[int]:
+        """Complete deliveries to queue endpoints; returns the ids of queues that got messages."""
+        ...
+
+    async def expire_topic_messages(self, now_ms: int) -> int:
+        """Fail deliveries of expired messages and drop the messages."""
+        ...
+
+    async def prune_ledger(self, before_ms: int) -> int:
+        """Forget finished deliveries last updated before `before_ms`."""
+        ...
+
+    async def list_deliveries(self, selection: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
+        """Ledger entries, newest first."""
+        ...
+
+    async def get_delivery(
+        self, delivery_id: int
+    ) -> tuple[DeliveryRecord, list[AttemptRecord]] | None:
+        """A ledger entry with its attempts."""
+        ...
+
+    async def replay(self, selection: DeliveryFilter, now_ms: int) -> int:
+        """Schedule matching deliveries again; returns how many."""
+        ...
+
+
+class Store(TopicStore, Protocol):
+    """Durable state of queues, messages, topics and deliveries."""
 
     async def open(self) -> None:
         """Connect and bring the schema up to date."""

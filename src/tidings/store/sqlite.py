@@ -17,17 +17,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tidings.models import (
+    AttemptRecord,
+    AttemptResult,
     DeadLetterPolicy,
     DeadLetterRoute,
+    Delivery,
+    DeliveryFilter,
+    DeliveryRecord,
     HandleOutcome,
     NewMessage,
+    NewTopicMessage,
     Queue,
     QueueAttributes,
     QueueCounts,
+    QueueHandoff,
     ReceiveResult,
     StoredMessage,
+    Subscription,
+    SubscriptionSpec,
+    Topic,
+    TopicAttributes,
 )
 from tidings.store import sqlite_ops as ops
+from tidings.store import sqlite_topics as topic_ops
 from tidings.store.migrations import apply_migrations
 from tidings.store.writer import GroupCommitWriter
 
@@ -173,3 +185,109 @@ class SqliteStore:
     async def expire(self, now_ms: int, limit: int) -> int:
         """Delete up to `limit` messages whose retention ended; returns how many."""
         return await self._writer.run(ops.expire, now_ms, limit)
+
+    # -- topics ---------------------------------------------------------------------------
+
+    async def create_topic(
+        self, name: str, attributes: TopicAttributes, now_s: int
+    ) -> tuple[Topic, bool]:
+        """Create a topic, or return the existing one."""
+        return await self._writer.run(topic_ops.create_topic, name, attributes, now_s)
+
+    async def get_topic(self, name: str) -> Topic | None:
+        """The topic called `name`, or None."""
+        return await self._read(topic_ops.get_topic, name)
+
+    async def update_topic(
+        self, name: str, attributes: TopicAttributes, now_s: int
+    ) -> Topic | None:
+        """Replace a topic's attributes."""
+        return await self._writer.run(topic_ops.update_topic, name, attributes, now_s)
+
+    async def delete_topic(self, name: str, now_ms: int) -> bool:
+        """Delete a topic and its subscriptions."""
+        return await self._writer.run(topic_ops.delete_topic, name, now_ms)
+
+    async def list_topics(self, prefix: str, start_after: str | None, limit: int) -> list[Topic]:
+        """Topics by name."""
+        return await self._read(topic_ops.list_topics, prefix, start_after, limit)
+
+    async def topic_message_count(self, topic_id: int) -> int:
+        """Published messages of the topic with a delivery still pending."""
+        return await self._read(topic_ops.topic_message_count, topic_id)
+
+    async def subscribe(
+        self, topic_id: int, name: str, spec: SubscriptionSpec, now_s: int
+    ) -> tuple[Subscription, bool] | None:
+        """Create a subscription or return the existing one."""
+        return await self._writer.run(topic_ops.subscribe, topic_id, name, spec, now_s)
+
+    async def get_subscription(self, topic_id: int, name: str) -> Subscription | None:
+        """A topic's subscription, or None."""
+        return await self._read(topic_ops.get_subscription, topic_id, name)
+
+    async def set_notify_strategy(
+        self, topic_id: int, name: str, strategy: str, now_s: int
+    ) -> Subscription | None:
+        """Change a subscription's retry strategy."""
+        return await self._writer.run(
+            topic_ops.set_notify_strategy, topic_id, name, strategy, now_s
+        )
+
+    async def unsubscribe(self, topic_id: int, name: str, now_ms: int) -> bool:
+        """Delete a subscription."""
+        return await self._writer.run(topic_ops.unsubscribe, topic_id, name, now_ms)
+
+    async def list_subscriptions(
+        self, topic_id: int, prefix: str, start_after: str | None, limit: int
+    ) -> list[Subscription]:
+        """A topic's subscriptions by name."""
+        return await self._read(topic_ops.list_subscriptions, topic_id, prefix, start_after, limit)
+
+    async def publish(
+        self, topic_id: int, message: NewTopicMessage, now_ms: int
+    ) -> list[Delivery] | None:
+        """Store a message with a leased delivery per matching subscription."""
+        return await self._writer.run(topic_ops.publish, topic_id, message, now_ms)
+
+    async def release_leases(self, now_ms: int) -> int:
+        """Make deliveries in flight at the last stop due now."""
+        return await self._writer.run(topic_ops.release_leases, now_ms)
+
+    async def claim_due(self, now_ms: int, limit: int) -> list[Delivery]:
+        """Lease up to `limit` due deliveries."""
+        return await self._writer.run(topic_ops.claim_due, now_ms, limit)
+
+    async def next_due_ms(self) -> int | None:
+        """When the next unleased pending delivery is due."""
+        return await self._read(topic_ops.next_due_ms)
+
+    async def record_attempts(self, results: list[AttemptResult]) -> None:
+        """Record attempts and move their deliveries on."""
+        await self._writer.run(topic_ops.record_attempts, results)
+
+    async def hand_off_to_queues(self, handoffs: list[QueueHandoff]) -> list[int]:
+        """Complete deliveries to queue endpoints."""
+        return await self._writer.run(topic_ops.hand_off_to_queues, handoffs)
+
+    async def expire_topic_messages(self, now_ms: int) -> int:
+        """Fail deliveries of expired messages and drop the messages."""
+        return await self._writer.run(topic_ops.expire_messages, now_ms)
+
+    async def prune_ledger(self, before_ms: int) -> int:
+        """Forget finished deliveries last updated before `before_ms`."""
+        return await self._writer.run(topic_ops.prune_ledger, before_ms)
+
+    async def list_deliveries(self, selection: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
+        """Ledger entries, newest first."""
+        return await self._read(topic_ops.list_deliveries, selection, limit)
+
+    async def get_delivery(
+        self, delivery_id: int
+    ) -> tuple[DeliveryRecord, list[AttemptRecord]] | None:
+        """A ledger entry with its attempts."""
+        return await self._read(topic_ops.get_delivery, delivery_id)
+
+    async def replay(self, selection: DeliveryFilter, now_ms: int) -> int:
+        """Schedule matching deliveries again."""
+        return await self._writer.run(topic_ops.replay, selection, now_ms)

@@ -60,13 +60,15 @@ def _queue_from_row(row: tuple[Any, ...]) -> Queue:
     )
 
 
-def _encode_properties(properties: tuple[Property, ...]) -> str | None:
+def encode_properties(properties: tuple[Property, ...]) -> str | None:
+    """Message properties as stored: a JSON list, or NULL when there are none."""
     if not properties:
         return None
     return json.dumps([[p.name, p.value, p.type, p.system] for p in properties])
 
 
-def _decode_properties(text: str | None) -> tuple[Property, ...]:
+def decode_properties(text: str | None) -> tuple[Property, ...]:
+    """Message properties from their stored form."""
     if not text:
         return ()
     return tuple(Property(n, v, t, bool(s)) for n, v, t, s in json.loads(text))
@@ -85,7 +87,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         dequeue_count=row[8],
         receipt_gen=row[9],
         group_id=row[10],
-        properties=_decode_properties(row[11]),
+        properties=decode_properties(row[11]),
     )
 
 
@@ -94,7 +96,7 @@ def _as_received(row: tuple[Any, ...], now_ms: int, visible_ms: int) -> StoredMe
     seq, message_id, body, md5, priority, enqueue_ms, _, first, count, gen, group, props = row
     return StoredMessage(
         seq, message_id, body, md5, priority, enqueue_ms, visible_ms, first or now_ms,
-        count + 1, gen + 1, group, _decode_properties(props),
+        count + 1, gen + 1, group, decode_properties(props),
     )  # fmt: skip
 
 
@@ -167,7 +169,8 @@ def delete_queue(conn: sqlite3.Connection, name: str) -> bool:
     return True
 
 
-def _insert_messages(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
+def insert_messages(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
+    """Append messages to a queue (the caller has checked that it exists)."""
     conn.executemany(
         "INSERT INTO messages (queue_id, message_id, body, body_md5, priority, enqueue_ms,"
         " visible_ms, expire_ms, group_id, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -182,7 +185,7 @@ def _insert_messages(conn: sqlite3.Connection, queue_id: int, messages: list[New
                 m.visible_ms,
                 m.expire_ms,
                 m.group_id,
-                _encode_properties(m.properties),
+                encode_properties(m.properties),
             )
             for m in messages
         ],
@@ -194,7 +197,7 @@ def enqueue(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage])
     row = conn.execute("SELECT name FROM queues WHERE id = ?", (queue_id,)).fetchone()
     if row is None:
         raise queue_not_exist(f"#{queue_id}")
-    _insert_messages(conn, queue_id, messages)
+    insert_messages(conn, queue_id, messages)
 
 
 def _move_to_dead_letter(
@@ -206,7 +209,7 @@ def _move_to_dead_letter(
         (seq,),
     ).fetchone()
     message_id, body, body_md5, priority, expire_ms, group_id, properties = row
-    kept = tuple(p for p in _decode_properties(properties) if not p.name.startswith("DLQ"))
+    kept = tuple(p for p in decode_properties(properties) if not p.name.startswith("DLQ"))
     moved = NewMessage(
         message_id=message_id,
         body=body,
@@ -225,7 +228,7 @@ def _move_to_dead_letter(
         ),
     )
     conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
-    _insert_messages(conn, route.target_queue_id, [moved])
+    insert_messages(conn, route.target_queue_id, [moved])
 
 
 def receive(

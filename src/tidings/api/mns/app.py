@@ -20,7 +20,7 @@ from tidings.api.http import (
     request_from_scope,
     send_response,
 )
-from tidings.api.mns import handlers
+from tidings.api.mns import handlers, topic_handlers
 from tidings.api.mns.codec import render_error
 from tidings.api.mns.errors import status_for
 from tidings.api.mns.handlers import Context
@@ -29,11 +29,14 @@ from tidings.auth.keys import KeyRing
 from tidings.errors import ServiceError, invalid_argument
 from tidings.ids import request_id
 from tidings.services.queues import QueueService
+from tidings.services.topics import TopicService, check_subscription_name, check_topic_name
 from tidings.services.validation import check_queue_name
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2015-06-06"
+# Where HTTP-push receivers fetch the certificate that verifies push signatures.
+PUSH_CERT_PATH = "/mns-reserved-cert/push-signing-cert.pem"
 # A batch of 16 bodies totals at most 64 KB, but XML escaping can multiply a body's
 # size by up to 6 on the wire ('"' becomes '&quot;').
 MAX_REQUEST_BYTES = 512 * 1024
@@ -62,9 +65,13 @@ def _no_route(request: Request) -> ServiceError:
 class MnsApp:
     """ASGI application serving the MNS data-plane API at the root of its origin."""
 
-    def __init__(self, queues: QueueService, keys: KeyRing) -> None:
+    def __init__(
+        self, queues: QueueService, topics: TopicService, keys: KeyRing, push_cert: bytes
+    ) -> None:
         self.queues = queues
+        self.topics = topics
         self.keys = keys
+        self.push_cert = push_cert
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -80,7 +87,7 @@ class MnsApp:
             request.body = await read_body(
                 receive, request.headers.get("content-length"), MAX_REQUEST_BYTES
             )
-            response = await self.handle(request, Context(self.queues, base))
+            response = await self.handle(request, Context(self.queues, self.topics, base))
         except ServiceError as error:
             response = self._error(error, request, rid, base)
         except BodyTooLarge as exc:
@@ -112,8 +119,11 @@ class MnsApp:
 
     async def handle(self, request: Request, ctx: Context) -> Response:
         """Authenticate and dispatch one request."""
-        if request.path == "/health" and request.method == "GET":
-            return Response(200, b"ok", [("Content-Type", "text/plain")])
+        if request.method == "GET":
+            if request.path == "/health":
+                return Response(200, b"ok", [("Content-Type", "text/plain")])
+            if request.path == PUSH_CERT_PATH:
+                return Response(200, self.push_cert, [("Content-Type", "application/x-pem-file")])
         mns_auth.verify(self.keys, request.method, request.headers, request.target)
         content_md5 = request.headers.get("content-md5")
         if content_md5 and not mns_auth.content_md5_matches(content_md5, request.body):
@@ -140,6 +150,10 @@ class MnsApp:
                 queue_handler = _QUEUE_ROUTES.get(method)
                 if queue_handler is not None:
                     return await queue_handler(ctx, request, name)
+        elif path.startswith("/topics/"):
+            return await self._route_topic(request, ctx, path[len("/topics/") :])
+        elif path in ("/topics", "/topics/") and method == "GET":
+            return await topic_handlers.list_topics(ctx, request)
         elif path in ("/queues", "/queues/") and method == "GET":
             return await handlers.list_queues(ctx, request)
         elif path == "/":
@@ -152,4 +166,38 @@ class MnsApp:
                 return await handlers.get_account(ctx, request)
         elif path == "/commonbuy/openservice" and method == "POST":
             return await handlers.open_service(ctx, request)
+        raise _no_route(request)
+
+    async def _route_topic(self, request: Request, ctx: Context, rest: str) -> Response:
+        method, query = request.method, request.query
+        topic, _, rest = rest.partition("/")
+        if topic:
+            check_topic_name(topic)
+        override = query.get("metaoverride", "").lower() == "true"
+        if not rest and topic:
+            if method == "PUT":
+                if override:
+                    return await topic_handlers.set_topic_attributes(ctx, request, topic)
+                return await topic_handlers.create_topic(ctx, request, topic)
+            if method == "GET":
+                return await topic_handlers.get_topic_attributes(ctx, request, topic)
+            if method == "DELETE":
+                return await topic_handlers.delete_topic(ctx, request, topic)
+        elif rest == "messages" and method == "POST":
+            return await topic_handlers.publish(ctx, request, topic)
+        elif rest in ("subscriptions", "subscriptions/") and method == "GET":
+            return await topic_handlers.list_subscriptions(ctx, request, topic)
+        elif rest.startswith("subscriptions/"):
+            name = rest[len("subscriptions/") :]
+            check_subscription_name(name)
+            if method == "PUT":
+                if override:
+                    return await topic_handlers.set_subscription_attributes(
+                        ctx, request, topic, name
+                    )
+                return await topic_handlers.subscribe(ctx, request, topic, name)
+            if method == "GET":
+                return await topic_handlers.get_subscription_attributes(ctx, request, topic, name)
+            if method == "DELETE":
+                return await topic_handlers.unsubscribe(ctx, request, topic, name)
         raise _no_route(request)

@@ -38,7 +38,8 @@ def parse_boolean(name: str, value: str) -> bool:
     return lowered == "true"
 
 
-def _root(body: bytes, expected: str) -> etree._Element:
+def root_named(body: bytes, expected: str) -> etree._Element:
+    """Parse a body whose root element must be `expected`."""
     root = parse(body)
     if local_name(root) != expected:
         raise invalid_argument(f"The request body's root element must be {expected}.")
@@ -50,7 +51,7 @@ def parse_queue_changes(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     changes: dict[str, Any] = {}
-    for name, child in fields(_root(body, "Queue")).items():
+    for name, child in fields(root_named(body, "Queue")).items():
         value = text(child) or ""
         if name in _QUEUE_FIELDS:
             changes[_QUEUE_FIELDS[name]] = integer(name, value)
@@ -59,7 +60,8 @@ def parse_queue_changes(body: bytes) -> dict[str, Any]:
     return changes
 
 
-def _parse_properties(container: etree._Element | None, system: bool) -> list[Property]:
+def parse_properties(container: etree._Element | None, system: bool) -> list[Property]:
+    """User or system properties of a message element."""
     if container is None:
         return []
     found = []
@@ -81,8 +83,8 @@ def _parse_message(element_: etree._Element) -> SendRequest:
     delay = children.get("DelaySeconds")
     priority = children.get("Priority")
     group = children.get("MessageGroupId")
-    properties = _parse_properties(children.get("UserProperties"), system=False)
-    properties += _parse_properties(children.get("SystemProperties"), system=True)
+    properties = parse_properties(children.get("UserProperties"), system=False)
+    properties += parse_properties(children.get("SystemProperties"), system=True)
     return SendRequest(
         body=body,
         delay_seconds=integer("DelaySeconds", text(delay) or "") if delay is not None else None,
@@ -110,7 +112,7 @@ def parse_send(body: bytes) -> tuple[list[SendRequest], bool]:
 
 def parse_receipt_handles(body: bytes) -> list[str]:
     """The receipt handles of a BatchDeleteMessage body."""
-    root = _root(body, "ReceiptHandles")
+    root = root_named(body, "ReceiptHandles")
     return [text(child) or "" for child in root if local_name(child) == "ReceiptHandle"]
 
 

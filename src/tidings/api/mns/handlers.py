@@ -10,6 +10,7 @@ from tidings.api.mns.xml import document, element, fields, local_name, parse, te
 from tidings.errors import ServiceError, invalid_argument
 from tidings.models import Queue, QueueCounts
 from tidings.services.queues import QueueService
+from tidings.services.topics import TopicService
 
 XML = "text/xml;charset=utf-8"
 LOGGING_BUCKET = "account.logging_bucket"
@@ -20,6 +21,7 @@ class Context:
     """What a handler needs besides the request: services and the client-facing base URL."""
 
     queues: QueueService
+    topics: TopicService
     base: str
 
 
@@ -92,7 +94,8 @@ async def delete_queue(ctx: Context, request: Request, name: str) -> Response:
     return ok(204)
 
 
-def _header_int(request: Request, name: str, default: int) -> int:
+def header_int(request: Request, name: str, default: int) -> int:
+    """An integer request header, or `default` when absent."""
     value = request.headers.get(name)
     return default if value is None else codec.integer(name, value)
 
@@ -102,7 +105,7 @@ async def list_queues(ctx: Context, request: Request) -> Response:
     queues, next_marker = await ctx.queues.list_queues(
         prefix=request.headers.get("x-mns-prefix", ""),
         marker=request.headers.get("x-mns-marker") or None,
-        limit=_header_int(request, "x-mns-ret-number", 1000),
+        limit=header_int(request, "x-mns-ret-number", 1000),
     )
     with_meta = request.headers.get("x-mns-with-meta", "").lower() == "true"
     entries: list[tuple[Queue, QueueCounts | None]] = []

@@ -1,0 +1,1 @@
+"""Topic delivery: retry schedules and the rules around pushing notifications."""

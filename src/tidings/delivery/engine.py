@@ -1,0 +1,214 @@
+"""The delivery engine: takes deliveries from the outbox to their endpoints, with retries.
+
+Fresh deliveries arrive in memory from the publish that created them (already leased
+to this process in the same transaction). Retries, replays and anything a restart
+released come from the store through a scheduler loop that sleeps until the next one
+is due. Every attempt is recorded before its delivery moves on, so the ledger is
+complete and a crash repeats at most the attempts in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+from tidings.clock import Clock
+from tidings.delivery.notification import render_delivery
+from tidings.delivery.retry import retry_delay_ms
+from tidings.delivery.targets import Outcome, Target
+from tidings.models import AttemptResult, Delivery, QueueHandoff
+from tidings.services.endpoints import QUEUE, parse_endpoint
+from tidings.services.queues import QueueService
+from tidings.store.base import Store
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 256
+MAX_IN_FLIGHT = 4096
+# Another process (the CLI's replay) may schedule deliveries; look at least this often.
+IDLE_RECHECK_SECONDS = 1.0
+STOP_GRACE_SECONDS = 5.0
+
+
+class DeliveryEngine:
+    """Runs every attempt of every delivery of one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        queues: QueueService,
+        account_id: str,
+        targets: dict[str, Target],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.queues = queues
+        self.account_id = account_id
+        self.targets = targets
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue_batch: list[Delivery] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Release leases left by a previous process and start scheduling."""
+        released = await self.store.release_leases(self.clock.now_ms())
+        if released:
+            log.info("resuming %d deliveries that were in flight at the last stop", released)
+        self._runner = asyncio.create_task(self._schedule())
+
+    async def stop(self) -> None:
+        """Stop scheduling; give attempts in flight a moment to finish and record."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
+        for task in self._tasks:
+            task.cancel()
+
+    def submit(self, deliveries: list[Delivery]) -> None:
+        """Start deliveries now (they are leased to this engine)."""
+        for delivery in deliveries:
+            self._start(delivery)
+
+    def wake(self) -> None:
+        """Look for due deliveries now (after a replay)."""
+        self._wake.set()
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                claimed = []
+                room = MAX_IN_FLIGHT - len(self._tasks) - len(self._queue_batch)
+                if room > 0:
+                    claimed = await self.store.claim_due(
+                        self.clock.now_ms(), min(room, CLAIM_BATCH)
+                    )
+                    self.submit(claimed)
+                if len(claimed) == CLAIM_BATCH:
+                    continue
+                timeout = IDLE_RECHECK_SECONDS
+                due = await self.store.next_due_ms()
+                if due is not None:
+                    timeout = min(timeout, self.clock.real_seconds(due - self.clock.now_ms()))
+            except Exception:
+                log.exception("delivery scheduling failed; retrying")
+                timeout = IDLE_RECHECK_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _start(self, delivery: Delivery) -> None:
+        kind = parse_endpoint(delivery.subscription.spec.endpoint).kind
+        if kind == QUEUE:
+            if not self._queue_batch:
+                self._track(self._flush_queue_batch())
+            self._queue_batch.append(delivery)
+            return
+        target = self.targets.get(kind)
+        self._track(self._push(delivery, target))
+
+    def _track(self, coroutine: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def _result(
+        self, delivery: Delivery, outcome: Outcome, at_ms: int, latency_ms: int
+    ) -> AttemptResult:
+        next_attempt_ms = None
+        if not outcome.delivered:
+            delay = retry_delay_ms(
+                delivery.subscription.spec.notify_strategy, delivery.attempts, self.rng
+            )
+            if delay is not None and at_ms + delay < delivery.message.expire_ms:
+                next_attempt_ms = at_ms + delay
+        return AttemptResult(
+            delivery_id=delivery.id,
+            attempt=delivery.attempts + 1,
+            at_ms=at_ms,
+            latency_ms=latency_ms,
+            delivered=outcome.delivered,
+            status=outcome.status,
+            error=outcome.error,
+            next_attempt_ms=next_attempt_ms,
+        )
+
+    async def _push(self, delivery: Delivery, target: Target | None) -> None:
+        at_ms = self.clock.now_ms()
+        started = time.monotonic()
+        if target is None:
+            kind = parse_endpoint(delivery.subscription.spec.endpoint).kind
+            outcome = Outcome(False, None, f"no {kind} delivery is configured")
+        else:
+            try:
+                outcome = await target.deliver(delivery)
+            except Exception as exc:  # a bug of ours must not stall the engine
+                log.exception("delivery %d failed unexpectedly", delivery.id)
+                outcome = Outcome(False, None, f"internal error: {type(exc).__name__}")
+        latency_ms = int((time.monotonic() - started) * 1000)
+        result = self._result(delivery, outcome, at_ms, latency_ms)
+        await self._record([result])
+
+    async def _record(self, results: list[AttemptResult]) -> None:
+        try:
+            await self.store.record_attempts(results)
+        except Exception:
+            # The deliveries stay leased; the next start makes them due again.
+            log.exception("could not record %d delivery attempts", len(results))
+            return
+        if any(r.next_attempt_ms is not None for r in results):
+            self._wake.set()
+
+    async def _flush_queue_batch(self) -> None:
+        """Deliver every queue-bound delivery gathered this loop tick in one transaction."""
+        await asyncio.sleep(0)
+        batch, self._queue_batch = self._queue_batch, []
+        handoffs: list[QueueHandoff] = []
+        failures: list[AttemptResult] = []
+        for delivery in batch:
+            at_ms = self.clock.now_ms()
+            name = parse_endpoint(delivery.subscription.spec.endpoint).target
+            missing = self._result(
+                delivery, Outcome(False, None, f"queue {name} does not exist"), at_ms, 0
+            )
+            queue = await self.queues.find(name)
+            if queue is None:
+                failures.append(missing)
+                continue
+            body, _ = render_delivery(delivery, self.account_id)
+            handoffs.append(
+                QueueHandoff(
+                    delivered=self._result(delivery, Outcome(True), at_ms, 0),
+                    missing=missing,
+                    queue_id=queue.id,
+                    message=self.queues.notification_message(queue, body.decode("utf-8"), at_ms),
+                )
+            )
+        if failures:
+            await self._record(failures)
+        if handoffs:
+            try:
+                filled = await self.store.hand_off_to_queues(handoffs)
+            except Exception:
+                log.exception("could not hand %d deliveries to queues", len(handoffs))
+                return
+            for queue_id in filled:
+                self.queues.notifier.notify(queue_id)
+            if len(filled) < len({h.queue_id for h in handoffs}):
+                self._wake.set()

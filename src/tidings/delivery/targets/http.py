@@ -1,0 +1,90 @@
+"""HTTP(S) endpoints: the signed POST of spec 12.5, 5 s deadline, success on 2xx."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import aiohttp
+import yarl
+
+from tidings.auth.push import PushSigner, push_headers
+from tidings.delivery.notification import mns_headers, render_delivery
+from tidings.delivery.targets import Outcome
+from tidings.ids import request_id
+from tidings.models import Delivery
+from tidings.services.endpoints import push_url
+
+PUSH_TIMEOUT_SECONDS = 5.0
+# Bounds concurrent pushes per endpoint host so a slow receiver cannot take every
+# connection; others keep their own budget.
+PER_ENDPOINT_CONCURRENCY = 16
+# Responses are read (to reuse the connection) but never kept.
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class HttpTarget:
+    """Pushes notifications to HTTP endpoints with a pooled client."""
+
+    def __init__(
+        self,
+        signer: PushSigner,
+        cert_url: Callable[[], str],
+        account_id: str,
+        timeout: float = PUSH_TIMEOUT_SECONDS,
+        per_endpoint: int = PER_ENDPOINT_CONCURRENCY,
+    ) -> None:
+        self.signer = signer
+        self.cert_url = cert_url
+        self.account_id = account_id
+        self.timeout = timeout
+        self.per_endpoint = per_endpoint
+        self._session: aiohttp.ClientSession | None = None
+        self._limits: dict[str, asyncio.Semaphore] = {}
+
+    async def close(self) -> None:
+        """Close pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.per_endpoint),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                skip_auto_headers=("User-Agent", "Content-Type"),
+            )
+        return self._session
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        """POST the notification once."""
+        url = push_url(delivery.subscription.spec.endpoint)
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        body, content_type = render_delivery(delivery, self.account_id)
+        headers = push_headers(
+            body=body,
+            content_type=content_type,
+            cert_url=self.cert_url(),
+            signer=self.signer,
+            target=target,
+            extra=mns_headers(delivery, self.account_id),
+            date=email.utils.formatdate(usegmt=True),
+            request_id=request_id(),
+        )
+        limit = self._limits.setdefault(parts.netloc, asyncio.Semaphore(self.per_endpoint))
+        async with limit:
+            try:
+                async with self._client().post(
+                    yarl.URL(url, encoded=True), data=body, headers=headers, allow_redirects=False
+                ) as response:
+                    await response.content.read(MAX_RESPONSE_BYTES)
+                    ok = 200 <= response.status < 300
+                    return Outcome(ok, response.status, None if ok else f"HTTP {response.status}")
+            except TimeoutError:
+                return Outcome(False, None, f"no answer within {self.timeout:g} s")
+            except aiohttp.ClientError as exc:
+                return Outcome(False, None, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,1 @@
+"""Event documents sent to subscribers: the MNS topic notification formats."""
