@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from tidings.api.console.app import ConsoleApp
 from tidings.api.http import Receive, Response, Scope, Send, lifespan, send_response
 from tidings.api.mns.app import PUSH_CERT_PATH, MnsApp
 from tidings.auth.keys import KeyRing
@@ -18,6 +19,7 @@ from tidings.delivery.targets import Target
 from tidings.delivery.targets.http import HttpTarget
 from tidings.delivery.targets.mail import MailTarget, SmtpRelay
 from tidings.delivery.targets.sms import SmsTarget
+from tidings.services.deliveries import LedgerService
 from tidings.services.endpoints import HTTP, MAIL, SMS
 from tidings.services.queues import QueueService
 from tidings.services.topics import TOPIC_RETENTION_SECONDS, EndpointPolicy, TopicService
@@ -82,6 +84,8 @@ class Tidings:
         self.engine = DeliveryEngine(
             self.store, self.clock, self.queues, settings.account_id, targets
         )
+        self.ledger = LedgerService(self.store, self.clock)
+        self.console_app = ConsoleApp(self.ledger, KeyRing(settings.keys()))
         self.mns_app = MnsApp(
             self.queues, self.topics, KeyRing(settings.keys()), self.signer.certificate_pem
         )
@@ -100,6 +104,7 @@ class Tidings:
             self._tasks.append(asyncio.create_task(self.queues.run_expiry(sweep)))
             self._tasks.append(asyncio.create_task(self._sweep_topics(sweep)))
             self.topics.on_published = self.engine.submit
+            self.ledger.on_replay = self.engine.wake
             await self.engine.start()
             self._delivering = True
 

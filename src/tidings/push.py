@@ -9,7 +9,7 @@ you trust, and the RSA-SHA1 signature, fetching each certificate once. Example e
 
     from tidings import push
 
-    TRUSTED = ["https://tidings.example.com/"]  # where your server serves push-cert.pem
+    TRUSTED = ["https://tidings.example.com/mns-reserved-cert/"]  # your server's cert URL
 
     class Endpoint(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -83,10 +83,16 @@ def _public_key(url: str, fetch: Callable[[str], bytes]) -> rsa.RSAPublicKey | N
             _cache.move_to_end(url)
             return cached[0]
     # Fetched outside the lock, so one slow certificate server does not stall others.
-    pem = fetch(url)
+    try:
+        pem = fetch(url)
+    except Exception:  # urllib alone raises URLError, HTTPError, timeouts, OSError …
+        return None
     if len(pem) > MAX_CERTIFICATE_BYTES:
         return None
-    key = x509.load_pem_x509_certificate(pem).public_key()
+    try:
+        key = x509.load_pem_x509_certificate(pem).public_key()
+    except ValueError:
+        return None
     if not isinstance(key, rsa.RSAPublicKey):
         return None
     with _cache_lock:

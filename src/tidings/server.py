@@ -71,7 +71,7 @@ async def serve(settings: Settings) -> None:
     apps: list[tuple[str, int, object]] = [
         ("oss", settings.oss_port, health_app),
         ("mns", settings.mns_port, instance.mns_app),
-        ("console", settings.console_port, health_app),
+        ("console", settings.console_port, instance.console_app),
     ]
     bound = [(name, _bind(settings.host, port), app) for name, port, app in apps]
     if not settings.public_mns_url:

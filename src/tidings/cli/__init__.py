@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tidings import __version__
+from tidings.cli.deliveries import deliveries
 from tidings.cli.queue import queue
 from tidings.cli.serve import serve
 
@@ -17,6 +18,7 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(queue)
+cli.add_command(deliveries)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The console listener: health and the administration API (JSON)."""
