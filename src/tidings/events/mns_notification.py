@@ -78,7 +78,7 @@ def _fields(notification: Notification) -> list[tuple[str, str]]:
         ("Message", notification.message),
         ("MessageMD5", notification.message_md5),
     ]
-    if notification.message_tag is not None:
+    if notification.message_tag:  # an empty tag is no tag, as in the push headers
         fields.append(("MessageTag", notification.message_tag))
     fields.append(("PublishTime", str(notification.publish_time_ms)))
     return fields

@@ -75,9 +75,17 @@ def check_subscription_name(name: str) -> None:
 
 
 def check_tag(field: str, tag: str | None) -> None:
-    """A MessageTag or FilterTag is at most 16 characters."""
-    if tag is not None and len(tag) > TAG_MAX_LENGTH:
+    """A MessageTag or FilterTag is at most 16 printable characters.
+
+    Tags travel in push headers (`x-mns-message-tag`), where control characters would
+    break the request and its signature.
+    """
+    if tag is None:
+        return
+    if len(tag) > TAG_MAX_LENGTH:
         raise invalid_argument(f"{field} is {len(tag)} characters; at most 16 are allowed.")
+    if not tag.isprintable():
+        raise invalid_argument(f"{field} {tag!r} contains control characters.")
 
 
 def check_attributes(attributes: Iterable[tuple[str, str]]) -> None:
