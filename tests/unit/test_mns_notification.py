@@ -120,9 +120,10 @@ def test_tag_is_omitted_when_none() -> None:
     assert json_body == SPEC_JSON.replace(b'"MessageTag":"important",', b"")
 
 
-def test_empty_tag_is_kept() -> None:
-    assert b"<MessageTag></MessageTag>" in render_xml(with_message("x", tag=""))
-    assert json.loads(render_json(with_message("x", tag="")))["MessageTag"] == ""
+def test_an_empty_tag_is_no_tag() -> None:
+    """As in the push headers, where an empty x-mns-message-tag is never sent."""
+    assert b"MessageTag" not in render_xml(with_message("x", tag=""))
+    assert "MessageTag" not in json.loads(render_json(with_message("x", tag="")))
 
 
 def test_xml_escapes_markup_characters() -> None:
@@ -201,7 +202,7 @@ notifications = st.builds(
     message_id=st.from_regex(r"[0-9A-F-]{1,64}", fullmatch=True),
     message=xml_text,
     message_md5=st.from_regex(r"[0-9A-F]{32}", fullmatch=True),
-    message_tag=st.none() | xml_text.filter(lambda t: len(t) <= 16),
+    message_tag=st.none() | xml_text.filter(lambda t: 0 < len(t) <= 16),
     publish_time_ms=st.integers(min_value=0, max_value=2**53),
 )
 

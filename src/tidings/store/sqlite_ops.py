@@ -293,6 +293,9 @@ def delete_messages(
     conn: sqlite3.Connection, queue_id: int, handles: list[tuple[int, int]], now_ms: int
 ) -> list[HandleOutcome]:
     """Delete by (seq, receipt generation) while invisible; an outcome per handle."""
+    if len({seq for seq, _ in handles}) < len(handles):
+        # The same message twice: outcomes depend on order, so go one handle at a time.
+        return [_delete_one(conn, queue_id, handle, now_ms) for handle in handles]
     pairs = ",".join("(?, ?)" for _ in handles)
     deleted = {
         row[0]
@@ -306,6 +309,20 @@ def delete_messages(
         HandleOutcome() if seq in deleted else _why_handle_failed(conn, queue_id, seq, now_ms)
         for seq, _ in handles
     ]
+
+
+def _delete_one(
+    conn: sqlite3.Connection, queue_id: int, handle: tuple[int, int], now_ms: int
+) -> HandleOutcome:
+    seq, gen = handle
+    cursor = conn.execute(
+        "DELETE FROM messages WHERE seq = ? AND queue_id = ? AND receipt_gen = ?"
+        " AND visible_ms > ? AND expire_ms > ?",
+        (seq, queue_id, gen, now_ms, now_ms),
+    )
+    if cursor.rowcount == 1:
+        return HandleOutcome()
+    return _why_handle_failed(conn, queue_id, seq, now_ms)
 
 
 def change_visibility(
