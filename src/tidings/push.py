@@ -103,6 +103,17 @@ def _public_key(url: str, fetch: Callable[[str], bytes]) -> rsa.RSAPublicKey | N
     return key
 
 
+def _as_sent(value: str) -> str:
+    """A header value as the sender wrote it. Non-ASCII values (a tag like "标签") travel
+    as UTF-8 bytes, which most servers hand over decoded as Latin-1: undo that."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not mojibake: the framework already decoded it as UTF-8
+        return value
+
+
 def _date_is_fresh(value: str, max_age_seconds: float, now: float) -> bool:
     try:
         sent = email.utils.parsedate_to_datetime(value)
@@ -147,7 +158,7 @@ def _verify(
     fetch: Callable[[str], bytes],
     now: float,
 ) -> bool:
-    lower = {name.lower(): value for name, value in headers.items()}
+    lower = {name.lower(): _as_sent(value) for name, value in headers.items()}
     date = lower.get("date")
     encoded_url = lower.get("x-mns-signing-cert-url")
     authorization = lower.get("authorization")

@@ -45,6 +45,14 @@ def parse_endpoint(endpoint: str) -> Endpoint:
         parts = urlsplit(endpoint)
         if not parts.hostname:
             raise invalid_endpoint(endpoint, "the URL has no host")
+        if not all(0x21 <= ord(c) <= 0x7E for c in endpoint):
+            raise invalid_endpoint(
+                endpoint, "spaces, control and non-ASCII characters must be percent-encoded"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise invalid_endpoint(
+                endpoint, "credentials in the URL are not supported (pushes are signed instead)"
+            )
         if parts.path.startswith(RESERVED_PATH_PREFIX):
             raise invalid_endpoint(endpoint, f"paths starting {RESERVED_PATH_PREFIX} are reserved")
         try:

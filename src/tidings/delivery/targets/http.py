@@ -86,5 +86,6 @@ class HttpTarget:
                     return Outcome(ok, response.status, None if ok else f"HTTP {response.status}")
             except TimeoutError:
                 return Outcome(False, None, f"no answer within {self.timeout:g} s")
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, ValueError) as exc:
+                # ValueError: a request aiohttp refuses to build; still the endpoint's fault.
                 return Outcome(False, None, f"{type(exc).__name__}: {exc}")
