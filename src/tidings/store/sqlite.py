@@ -38,6 +38,7 @@ from tidings.models import (
     Topic,
     TopicAttributes,
 )
+from tidings.store import sqlite_ledger as ledger_ops
 from tidings.store import sqlite_ops as ops
 from tidings.store import sqlite_topics as topic_ops
 from tidings.store.migrations import apply_migrations
@@ -276,18 +277,18 @@ class SqliteStore:
 
     async def prune_ledger(self, before_ms: int) -> int:
         """Forget finished deliveries last updated before `before_ms`."""
-        return await self._writer.run(topic_ops.prune_ledger, before_ms)
+        return await self._writer.run(ledger_ops.prune_ledger, before_ms)
 
     async def list_deliveries(self, selection: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
         """Ledger entries, newest first."""
-        return await self._read(topic_ops.list_deliveries, selection, limit)
+        return await self._read(ledger_ops.list_deliveries, selection, limit)
 
     async def get_delivery(
         self, delivery_id: int
     ) -> tuple[DeliveryRecord, list[AttemptRecord]] | None:
         """A ledger entry with its attempts."""
-        return await self._read(topic_ops.get_delivery, delivery_id)
+        return await self._read(ledger_ops.get_delivery, delivery_id)
 
     async def replay(self, selection: DeliveryFilter, now_ms: int) -> int:
         """Schedule matching deliveries again."""
-        return await self._writer.run(topic_ops.replay, selection, now_ms)
+        return await self._writer.run(ledger_ops.replay, selection, now_ms)
