@@ -66,8 +66,14 @@ class Tidings:
         )
         self.signer = PushSigner.load_or_create(settings.data_dir / "push")
         self.public_mns_url = settings.public_mns_url or ""
-        self.http_target = HttpTarget(self.signer, self.push_cert_url, settings.account_id)
-        targets: dict[str, Target] = {HTTP: self.http_target}
+        http_target = HttpTarget(
+            self.signer,
+            self.push_cert_url,
+            settings.account_id,
+            allowed_networks=settings.allowed_networks,
+            denied_networks=settings.denied_networks,
+        )
+        targets: dict[str, Target] = {HTTP: http_target}
         if settings.smtp_host is not None:
             targets[MAIL] = MailTarget(
                 SmtpRelay(
@@ -81,6 +87,7 @@ class Tidings:
             )
         if settings.sms_gateway_url is not None:
             targets[SMS] = SmsTarget(settings.sms_gateway_url)
+        self.targets = targets
         self.engine = DeliveryEngine(
             self.store, self.clock, self.queues, settings.account_id, targets
         )
@@ -128,7 +135,8 @@ class Tidings:
         self.stop_waiting()
         if self._delivering:
             await self.engine.stop()
-            await self.http_target.close()
+            for target in self.targets.values():
+                await target.close()
             self._delivering = False
         for task in self._tasks:
             task.cancel()

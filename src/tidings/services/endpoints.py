@@ -97,8 +97,18 @@ def address_allowed(address: str, allowed: Iterable[str], denied: Iterable[str])
 
     Denied networks win; with allowed networks given, the address must be in one.
     """
-    ip = ipaddress.ip_address(address)
-    if any(ip in ipaddress.ip_network(net, strict=False) for net in denied):
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    # ::ffff:127.0.0.1 is 127.0.0.1: judge it by the IPv4 rules too.
+    forms = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        forms.append(ip.ipv4_mapped)
+
+    def within(networks: Iterable[str]) -> bool:
+        return any(
+            form in ipaddress.ip_network(net, strict=False) for net in networks for form in forms
+        )
+
+    if within(denied):
         return False
     allowed = list(allowed)
-    return not allowed or any(ip in ipaddress.ip_network(net, strict=False) for net in allowed)
+    return not allowed or within(allowed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,6 +39,8 @@ from tidings.services.validation import check_name, check_range
 from tidings.store.base import Store
 
 TOPIC_RETENTION_SECONDS = 86400
+# Like queues: other processes sharing the store see topic changes within this time.
+TOPIC_CACHE_SECONDS = 1.0
 TAG_MAX_LENGTH = 16
 STRATEGIES = frozenset({"BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"})
 MESSAGE_ATTRIBUTES = frozenset({"DirectMail", "DirectSMS", "WebSocket", "Push"})
@@ -128,14 +131,25 @@ class TopicService:
         self.account_id = account_id
         self.policy = policy or EndpointPolicy()
         self.on_published: Callable[[list[Delivery]], None] = lambda deliveries: None
+        self._cache: dict[str, tuple[Topic, float]] = {}
 
     # -- topics ---------------------------------------------------------------------------
 
     async def get_topic(self, name: str) -> Topic:
-        """The topic called `name`; `TopicNotExist` when there is none."""
+        """The topic called `name`; `TopicNotExist` when there is none.
+
+        Served from memory for up to `TOPIC_CACHE_SECONDS` (publishes look topics up on
+        every call); changes made through this service are seen at once.
+        """
+        cached = self._cache.get(name)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < TOPIC_CACHE_SECONDS:
+            return cached[0]
         topic = await self.store.get_topic(name)
         if topic is None:
+            self._cache.pop(name, None)
             raise ServiceError("TopicNotExist", f"The topic {name} does not exist.")
+        self._cache[name] = (topic, now)
         return topic
 
     async def create_topic(self, name: str, changes: dict[str, Any]) -> tuple[Topic, bool]:
@@ -144,6 +158,7 @@ class TopicService:
         attributes = build_topic_attributes(TopicAttributes(), changes)
         now_s = self.clock.now_ms() // 1000
         topic, created = await self.store.create_topic(name, attributes, now_s)
+        self._cache.pop(name, None)
         if not created and topic.attributes != attributes:
             raise ServiceError(
                 "TopicAlreadyExist", f"The topic {name} already exists with other attributes."
@@ -155,12 +170,14 @@ class TopicService:
         topic = await self.get_topic(name)
         attributes = build_topic_attributes(topic.attributes, changes)
         updated = await self.store.update_topic(name, attributes, self.clock.now_ms() // 1000)
+        self._cache.pop(name, None)
         if updated is None:
             raise ServiceError("TopicNotExist", f"The topic {name} does not exist.")
         return updated
 
     async def delete_topic(self, name: str) -> bool:
         """Delete a topic, its subscriptions and its pending deliveries (idempotent)."""
+        self._cache.pop(name, None)
         return await self.store.delete_topic(name, self.clock.now_ms())
 
     async def list_topics(
@@ -301,6 +318,7 @@ class TopicService:
         )
         deliveries = await self.store.publish(topic.id, message, now_ms)
         if deliveries is None:
+            self._cache.pop(topic_name, None)
             raise ServiceError("TopicNotExist", f"The topic {topic_name} does not exist.")
         if deliveries:
             self.on_published(deliveries)

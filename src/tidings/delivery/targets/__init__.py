@@ -23,3 +23,7 @@ class Target(Protocol):
     async def deliver(self, delivery: Delivery) -> Outcome:
         """Attempt the delivery once."""
         ...
+
+    async def close(self) -> None:
+        """Release pooled connections."""
+        ...

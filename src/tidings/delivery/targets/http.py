@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
+import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import aiohttp
+import aiohttp.abc
 import yarl
+from aiohttp.abc import ResolveResult
 
 from tidings.auth.push import PushSigner, push_headers
 from tidings.delivery.notification import mns_headers, render_delivery
 from tidings.delivery.targets import Outcome
 from tidings.ids import request_id
 from tidings.models import Delivery
-from tidings.services.endpoints import push_url
+from tidings.services.endpoints import address_allowed, push_url
 
 PUSH_TIMEOUT_SECONDS = 5.0
 # Bounds concurrent pushes per endpoint host so a slow receiver cannot take every
@@ -23,6 +27,34 @@ PUSH_TIMEOUT_SECONDS = 5.0
 PER_ENDPOINT_CONCURRENCY = 16
 # Responses are read (to reuse the connection) but never kept.
 MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class PolicyResolver(aiohttp.abc.AbstractResolver):
+    """Resolves host names, keeping only addresses the administrator allows.
+
+    Checked at connect time as well as at subscribe time, so a rule added later, or a
+    name that later resolves elsewhere, still holds.
+    """
+
+    def __init__(self, allowed: tuple[str, ...], denied: tuple[str, ...]) -> None:
+        self.allowed = allowed
+        self.denied = denied
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Addresses of `host` that pushes may go to; OSError when there is none."""
+        found = await self._inner.resolve(host, port, family)
+        kept = [r for r in found if address_allowed(r["host"], self.allowed, self.denied)]
+        if not kept:
+            # aiohttp reports a resolver failure by its strerror: give it the reason.
+            raise OSError(errno.EACCES, f"pushes to {host} are not allowed by the administrator")
+        return kept
+
+    async def close(self) -> None:
+        """Release the inner resolver."""
+        await self._inner.close()
 
 
 class HttpTarget:
@@ -35,7 +67,11 @@ class HttpTarget:
         account_id: str,
         timeout: float = PUSH_TIMEOUT_SECONDS,
         per_endpoint: int = PER_ENDPOINT_CONCURRENCY,
+        allowed_networks: tuple[str, ...] = (),
+        denied_networks: tuple[str, ...] = (),
     ) -> None:
+        self.allowed_networks = allowed_networks
+        self.denied_networks = denied_networks
         self.signer = signer
         self.cert_url = cert_url
         self.account_id = account_id
@@ -43,6 +79,16 @@ class HttpTarget:
         self.per_endpoint = per_endpoint
         self._session: aiohttp.ClientSession | None = None
         self._limits: dict[str, asyncio.Semaphore] = {}
+
+    def _refused_literal(self, host: str) -> str | None:
+        # aiohttp never asks the resolver about IP literals, so they are checked here.
+        if not (self.allowed_networks or self.denied_networks):
+            return None
+        try:
+            allowed = address_allowed(host, self.allowed_networks, self.denied_networks)
+        except ValueError:  # a name, not an address: the resolver judges it
+            return None
+        return None if allowed else f"pushes to {host} are not allowed by the administrator"
 
     async def close(self) -> None:
         """Close pooled connections."""
@@ -52,8 +98,13 @@ class HttpTarget:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
+            resolver = None
+            if self.allowed_networks or self.denied_networks:
+                resolver = PolicyResolver(self.allowed_networks, self.denied_networks)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.per_endpoint),
+                connector=aiohttp.TCPConnector(
+                    limit=0, limit_per_host=self.per_endpoint, resolver=resolver
+                ),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 skip_auto_headers=("User-Agent", "Content-Type"),
             )
@@ -63,6 +114,9 @@ class HttpTarget:
         """POST the notification once."""
         url = push_url(delivery.subscription.spec.endpoint)
         parts = urlsplit(url)
+        refusal = self._refused_literal(parts.hostname or "")
+        if refusal is not None:
+            return Outcome(False, None, refusal)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         body, content_type = render_delivery(delivery, self.account_id)
         headers = push_headers(

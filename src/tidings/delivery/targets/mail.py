@@ -47,6 +47,9 @@ class MailTarget:
     def __init__(self, relay: SmtpRelay) -> None:
         self.relay = relay
 
+    async def close(self) -> None:
+        """Nothing is pooled: each mail opens its own SMTP session."""
+
     def _send(self, mail: EmailMessage) -> None:
         with smtplib.SMTP(self.relay.host, self.relay.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
             if self.relay.starttls:

@@ -18,7 +18,17 @@ def sms_request(delivery: Delivery) -> dict[str, object]:
     """The gateway request: receivers and template from `DirectSMS` (spec 10.7)."""
     params = json.loads(attribute(delivery, "DirectSMS") or "{}")
     phone = parse_endpoint(delivery.subscription.spec.endpoint).target
-    receivers = params.get("Receiver", "") if phone == "anonymous" else phone
+    receivers = phone
+    if phone == "anonymous":
+        receivers = params.get("Receiver", "")
+        if not receivers and params.get("Type") == "multiContent":
+            # multiContent names each receiver as a key of its parameters (spec 10.7).
+            try:
+                per_phone = json.loads(params.get("SmsParams") or "{}")
+            except ValueError:
+                per_phone = {}
+            if isinstance(per_phone, dict):
+                receivers = ",".join(per_phone)
     return {
         "PhoneNumbers": receivers,
         "SignName": params.get("FreeSignName", ""),
@@ -35,16 +45,22 @@ class SmsTarget:
 
     def __init__(self, gateway_url: str) -> None:
         self.gateway_url = gateway_url
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        """Close the pooled connection to the gateway."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         """Hand one message to the gateway."""
-        timeout = aiohttp.ClientTimeout(total=SMS_TIMEOUT_SECONDS)
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=SMS_TIMEOUT_SECONDS)
+            self._session = aiohttp.ClientSession(timeout=timeout)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(self.gateway_url, json=sms_request(delivery)) as response,
-            ):
+            async with self._session.post(self.gateway_url, json=sms_request(delivery)) as response:
                 ok = 200 <= response.status < 300
                 return Outcome(ok, response.status, None if ok else f"HTTP {response.status}")
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}")
