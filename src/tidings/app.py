@@ -57,6 +57,7 @@ class Tidings:
             self.store,
             self.clock,
             account_id=settings.account_id,
+            queues=self.queues,
             policy=EndpointPolicy(
                 allowed_networks=settings.allowed_networks,
                 denied_networks=settings.denied_networks,

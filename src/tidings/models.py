@@ -185,6 +185,14 @@ class Delivery:
     message: NewTopicMessage
 
 
+@dataclass(slots=True)
+class Published:
+    """What a publish left to do: deliveries for the engine, queues that got messages."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    filled_queues: set[int] = field(default_factory=set)
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
     """What one delivery attempt did. `next_attempt_ms` None means no retry follows."""

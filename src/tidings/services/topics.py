@@ -12,10 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tidings.clock import Clock
+from tidings.delivery.notification import render_delivery
 from tidings.errors import ServiceError, invalid_argument
 from tidings.ids import message_id
 from tidings.models import (
     Delivery,
+    NewMessage,
     NewTopicMessage,
     Property,
     Subscription,
@@ -28,6 +30,7 @@ from tidings.services.endpoints import (
     FORMATS_BY_KIND,
     HTTP,
     MAIL,
+    QUEUE,
     SMS,
     address_allowed,
     invalid_endpoint,
@@ -35,12 +38,14 @@ from tidings.services.endpoints import (
 )
 from tidings.services.paging import decode_marker, page
 from tidings.services.queue_rules import body_md5, check_properties
+from tidings.services.queues import QueueService
 from tidings.services.validation import check_name, check_range
 from tidings.store.base import Store
 
 TOPIC_RETENTION_SECONDS = 86400
 # Like queues: other processes sharing the store see topic changes within this time.
 TOPIC_CACHE_SECONDS = 1.0
+MAX_SUBSCRIPTIONS = 1_000_000
 TAG_MAX_LENGTH = 16
 STRATEGIES = frozenset({"BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"})
 MESSAGE_ATTRIBUTES = frozenset({"DirectMail", "DirectSMS", "WebSocket", "Push"})
@@ -125,13 +130,16 @@ class TopicService:
         *,
         account_id: str,
         policy: EndpointPolicy | None = None,
+        queues: QueueService | None = None,
     ) -> None:
+        self.queues = queues
         self.store = store
         self.clock = clock
         self.account_id = account_id
         self.policy = policy or EndpointPolicy()
         self.on_published: Callable[[list[Delivery]], None] = lambda deliveries: None
         self._cache: dict[str, tuple[Topic, float]] = {}
+        self._subscriptions: dict[int, tuple[list[Subscription], float]] = {}
 
     # -- topics ---------------------------------------------------------------------------
 
@@ -177,7 +185,9 @@ class TopicService:
 
     async def delete_topic(self, name: str) -> bool:
         """Delete a topic, its subscriptions and its pending deliveries (idempotent)."""
-        self._cache.pop(name, None)
+        cached = self._cache.pop(name, None)
+        if cached is not None:
+            self._subscriptions.pop(cached[0].id, None)
         return await self.store.delete_topic(name, self.clock.now_ms())
 
     async def list_topics(
@@ -243,6 +253,7 @@ class TopicService:
         await self._check_endpoint(spec)
         topic = await self.get_topic(topic_name)
         outcome = await self.store.subscribe(topic.id, name, spec, self.clock.now_ms() // 1000)
+        self._subscriptions.pop(topic.id, None)
         if outcome is None:
             raise ServiceError("TopicNotExist", f"The topic {topic_name} does not exist.")
         subscription, created = outcome
@@ -275,6 +286,7 @@ class TopicService:
     async def unsubscribe(self, topic_name: str, name: str) -> bool:
         """Delete a subscription and drop its pending deliveries (idempotent)."""
         topic = await self.get_topic(topic_name)
+        self._subscriptions.pop(topic.id, None)
         return await self.store.unsubscribe(topic.id, name, self.clock.now_ms())
 
     async def list_subscriptions(
@@ -316,10 +328,50 @@ class TopicService:
             group_id=request.group_id,
             properties=request.properties,
         )
-        deliveries = await self.store.publish(topic.id, message, now_ms)
-        if deliveries is None:
+        inline = await self._queue_handoffs(topic, message)
+        published = await self.store.publish(topic.id, message, now_ms, inline)
+        if published is None:
             self._cache.pop(topic_name, None)
             raise ServiceError("TopicNotExist", f"The topic {topic_name} does not exist.")
-        if deliveries:
-            self.on_published(deliveries)
+        if self.queues is not None:
+            for queue_id in published.filled_queues:
+                self.queues.notifier.notify(queue_id)
+        if published.deliveries:
+            self.on_published(published.deliveries)
         return message
+
+    async def _subscriptions_of(self, topic: Topic) -> list[Subscription]:
+        cached = self._subscriptions.get(topic.id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < TOPIC_CACHE_SECONDS:
+            return cached[0]
+        found = await self.store.list_subscriptions(topic.id, "", None, MAX_SUBSCRIPTIONS)
+        self._subscriptions[topic.id] = (found, now)
+        return found
+
+    async def _queue_handoffs(
+        self, topic: Topic, message: NewTopicMessage
+    ) -> dict[int, tuple[int, NewMessage]]:
+        """Notifications for the queue endpoints this process knows of, rendered ahead so
+        the publish transaction can enqueue them itself (one commit instead of two).
+        Subscriptions it does not know yet still get their delivery through the engine."""
+        if self.queues is None:
+            return {}
+        handoffs: dict[int, tuple[int, NewMessage]] = {}
+        for subscription in await self._subscriptions_of(topic):
+            tag = subscription.spec.filter_tag
+            if tag is not None and tag != message.tag:
+                continue
+            endpoint = parse_endpoint(subscription.spec.endpoint)
+            if endpoint.kind != QUEUE:
+                continue
+            queue = await self.queues.find(endpoint.target)
+            if queue is None:
+                continue
+            delivery = Delivery(0, 0, topic.name, subscription, message)
+            body, _ = render_delivery(delivery, self.account_id)
+            queued = self.queues.notification_message(
+                queue, body.decode("utf-8"), message.publish_ms
+            )
+            handoffs[subscription.id] = (queue.id, queued)
+        return handoffs

@@ -21,6 +21,7 @@ from tidings.models import (
     HandleOutcome,
     NewMessage,
     NewTopicMessage,
+    Published,
     Queue,
     QueueAttributes,
     QueueCounts,
@@ -92,9 +93,14 @@ class TopicStore(Protocol):
         ...
 
     async def publish(
-        self, topic_id: int, message: NewTopicMessage, now_ms: int
-    ) -> list[Delivery] | None:
-        """Store a message with a leased delivery per matching subscription, atomically."""
+        self,
+        topic_id: int,
+        message: NewTopicMessage,
+        now_ms: int,
+        inline: dict[int, tuple[int, NewMessage]],
+    ) -> Published | None:
+        """Store a message and its deliveries atomically; queue endpoints in `inline` are
+        completed in the same transaction, the rest are leased to the caller."""
         ...
 
     async def release_leases(self, now_ms: int) -> int:

@@ -27,6 +27,7 @@ from tidings.models import (
     HandleOutcome,
     NewMessage,
     NewTopicMessage,
+    Published,
     Queue,
     QueueAttributes,
     QueueCounts,
@@ -246,10 +247,14 @@ class SqliteStore:
         return await self._read(topic_ops.list_subscriptions, topic_id, prefix, start_after, limit)
 
     async def publish(
-        self, topic_id: int, message: NewTopicMessage, now_ms: int
-    ) -> list[Delivery] | None:
+        self,
+        topic_id: int,
+        message: NewTopicMessage,
+        now_ms: int,
+        inline: dict[int, tuple[int, NewMessage]],
+    ) -> Published | None:
         """Store a message with a leased delivery per matching subscription."""
-        return await self._writer.run(topic_ops.publish, topic_id, message, now_ms)
+        return await self._writer.run(topic_ops.publish, topic_id, message, now_ms, inline)
 
     async def release_leases(self, now_ms: int) -> int:
         """Make deliveries in flight at the last stop due now."""

@@ -13,7 +13,9 @@ from typing import Any
 from tidings.models import (
     AttemptResult,
     Delivery,
+    NewMessage,
     NewTopicMessage,
+    Published,
     QueueHandoff,
     Subscription,
     SubscriptionSpec,
@@ -232,13 +234,19 @@ def list_subscriptions(
 
 
 def publish(
-    conn: sqlite3.Connection, topic_id: int, message: NewTopicMessage, now_ms: int
-) -> list[Delivery] | None:
-    """Store a message and one leased delivery per matching subscription, atomically.
+    conn: sqlite3.Connection,
+    topic_id: int,
+    message: NewTopicMessage,
+    now_ms: int,
+    inline: dict[int, tuple[int, NewMessage]],
+) -> Published | None:
+    """Store a message and one delivery per matching subscription, atomically.
 
-    The deliveries come back leased to the caller's delivery engine; a restart releases
-    leases, so a crash between commit and delivery delays a delivery but never loses it.
-    None when the topic is gone.
+    `inline` maps subscription ids to (queue id, message) for queue endpoints the caller
+    has already rendered: those are enqueued here and recorded as delivered in the same
+    transaction. Every other matching subscription gets a delivery leased to the
+    caller's engine; a restart releases leases, so a crash between this commit and the
+    delivery delays it but never loses it. None when the topic is gone.
     """
     topic = conn.execute("SELECT name FROM topics WHERE id = ?", (topic_id,)).fetchone()
     if topic is None:
@@ -265,12 +273,16 @@ def publish(
         for s in list_subscriptions(conn, topic_id, "", None, 1_000_000)
         if s.spec.filter_tag is None or s.spec.filter_tag == message.tag
     ]
-    deliveries = []
+    published = Published()
     for subscription in matching:
+        handoff = inline.get(subscription.id)
+        if handoff is not None and not _queue_exists(conn, handoff[0]):
+            handoff = None
         cursor = conn.execute(
             "INSERT INTO deliveries (topic_message_seq, topic_id, subscription_id, topic_name,"
-            " subscription_name, endpoint, message_id, state, leased, next_attempt_ms,"
-            " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            " subscription_name, endpoint, message_id, state, leased, attempts,"
+            " next_attempt_ms, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?)",
             (
                 seq,
                 topic_id,
@@ -279,15 +291,32 @@ def publish(
                 subscription.name,
                 subscription.spec.endpoint,
                 message.message_id,
-                PENDING,
+                PENDING if handoff is None else DELIVERED,
+                1 if handoff is None else 0,
+                0 if handoff is None else 1,
                 now_ms,
                 now_ms,
                 now_ms,
             ),
         )
-        assert cursor.lastrowid is not None
-        deliveries.append(Delivery(cursor.lastrowid, 0, topic[0], subscription, message))
-    return deliveries
+        delivery_id = cursor.lastrowid
+        assert delivery_id is not None
+        if handoff is None:
+            published.deliveries.append(Delivery(delivery_id, 0, topic[0], subscription, message))
+            continue
+        queue_id, queued = handoff
+        insert_messages(conn, queue_id, [queued])
+        conn.execute(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at_ms, status, error,"
+            " latency_ms) VALUES (?, 1, ?, NULL, NULL, 0)",
+            (delivery_id, now_ms),
+        )
+        published.filled_queues.add(queue_id)
+    return published
+
+
+def _queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM queues WHERE id = ?", (queue_id,)).fetchone() is not None
 
 
 def release_leases(conn: sqlite3.Connection, now_ms: int) -> int:
@@ -352,8 +381,7 @@ def hand_off_to_queues(conn: sqlite3.Connection, handoffs: list[QueueHandoff]) -
     live = set()
     results = []
     for handoff in handoffs:
-        exists = conn.execute("SELECT 1 FROM queues WHERE id = ?", (handoff.queue_id,)).fetchone()
-        if exists is None:
+        if not _queue_exists(conn, handoff.queue_id):
             results.append(handoff.missing)
             continue
         insert_messages(conn, handoff.queue_id, [handoff.message])
