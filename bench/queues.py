@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import sys
@@ -728,7 +729,11 @@ async def drain(stream: asyncio.StreamReader, output: collections.deque[str]) ->
 
 
 def tidings_command(data_dir: str) -> list[str]:
-    """The command line that serves Tidings on ephemeral ports."""
+    """The command line that serves Tidings on ephemeral ports.
+
+    `TIDINGS_BENCH_SERVE_ARGS` adds flags, to compare settings in the same harness
+    (e.g. `--synchronous NORMAL`).
+    """
     executable = shutil.which("tidings")
     prefix = [executable] if executable else [sys.executable, "-m", "tidings"]
     return [
@@ -744,6 +749,7 @@ def tidings_command(data_dir: str) -> list[str]:
         "0",
         "--host",
         "127.0.0.1",
+        *shlex.split(os.environ.get("TIDINGS_BENCH_SERVE_ARGS", "")),
     ]
 
 
