@@ -31,6 +31,8 @@ MAX_IN_FLIGHT = 4096
 # Another process (the CLI's replay) may schedule deliveries; look at least this often.
 IDLE_RECHECK_SECONDS = 1.0
 STOP_GRACE_SECONDS = 5.0
+# A due time already reached still yields to the loop briefly instead of spinning.
+MIN_SLEEP_SECONDS = 0.001
 
 
 class DeliveryEngine:
@@ -44,7 +46,9 @@ class DeliveryEngine:
         account_id: str,
         targets: dict[str, Target],
         rng: random.Random | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
+        self.max_in_flight = max_in_flight
         self.store = store
         self.clock = clock
         self.queues = queues
@@ -55,6 +59,7 @@ class DeliveryEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue_batch: list[Delivery] = []
         self._runner: asyncio.Task[None] | None = None
+        self._full = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -78,9 +83,23 @@ class DeliveryEngine:
             task.cancel()
 
     def submit(self, deliveries: list[Delivery]) -> None:
-        """Start deliveries now (they are leased to this engine)."""
-        for delivery in deliveries:
+        """Start deliveries now (they are leased to this engine).
+
+        Past `max_in_flight`, the leases go back to the store instead, and the scheduler
+        claims them as capacity frees: a dead endpoint under sustained publishing cannot
+        make memory grow without bound.
+        """
+        room = max(0, self.max_in_flight - len(self._tasks) - len(self._queue_batch))
+        for delivery in deliveries[:room]:
             self._start(delivery)
+        if len(deliveries) > room:
+            self._track(self._hand_back(deliveries[room:]))
+
+    async def _hand_back(self, deliveries: list[Delivery]) -> None:
+        try:
+            await self.store.release_deliveries([d.id for d in deliveries])
+        except Exception:
+            log.exception("could not hand %d deliveries back to the store", len(deliveries))
 
     def wake(self) -> None:
         """Look for due deliveries now (after a replay)."""
@@ -92,24 +111,30 @@ class DeliveryEngine:
         while True:
             self._wake.clear()
             try:
-                claimed = []
-                room = MAX_IN_FLIGHT - len(self._tasks) - len(self._queue_batch)
-                if room > 0:
-                    claimed = await self.store.claim_due(
-                        self.clock.now_ms(), min(room, CLAIM_BATCH)
-                    )
-                    self.submit(claimed)
-                if len(claimed) == CLAIM_BATCH:
-                    continue
-                timeout = IDLE_RECHECK_SECONDS
-                due = await self.store.next_due_ms()
-                if due is not None:
-                    timeout = min(timeout, self.clock.real_seconds(due - self.clock.now_ms()))
+                timeout = await self._claim_and_plan()
             except Exception:
                 log.exception("delivery scheduling failed; retrying")
                 timeout = IDLE_RECHECK_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _claim_and_plan(self) -> float:
+        """Start what is due and room allows; return how long to sleep before looking again."""
+        room = self.max_in_flight - len(self._tasks) - len(self._queue_batch)
+        if room <= 0:
+            # Full: the next finishing attempt wakes us (see `_finished`).
+            self._full = True
+            return IDLE_RECHECK_SECONDS
+        claimed = await self.store.claim_due(self.clock.now_ms(), min(room, CLAIM_BATCH))
+        self.submit(claimed)
+        if len(claimed) == min(room, CLAIM_BATCH):
+            return 0.0  # there may be more due right now
+        due = await self.store.next_due_ms()
+        if due is None:
+            return IDLE_RECHECK_SECONDS
+        until_due = self.clock.real_seconds(due - self.clock.now_ms())
+        return max(MIN_SLEEP_SECONDS, min(IDLE_RECHECK_SECONDS, until_due))
 
     def _start(self, delivery: Delivery) -> None:
         kind = parse_endpoint(delivery.subscription.spec.endpoint).kind
@@ -124,7 +149,13 @@ class DeliveryEngine:
     def _track(self, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._full:
+            self._full = False
+            self._wake.set()
 
     # -- attempts -------------------------------------------------------------------------
 

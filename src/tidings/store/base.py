@@ -107,6 +107,10 @@ class TopicStore(Protocol):
         """Make deliveries in flight at the last stop due now (start-up only)."""
         ...
 
+    async def release_deliveries(self, delivery_ids: list[int]) -> None:
+        """Give leases back so that any engine may claim these deliveries."""
+        ...
+
     async def claim_due(self, now_ms: int, limit: int) -> list[Delivery]:
         """Lease up to `limit` due deliveries."""
         ...

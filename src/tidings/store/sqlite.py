@@ -260,6 +260,10 @@ class SqliteStore:
         """Make deliveries in flight at the last stop due now."""
         return await self._writer.run(topic_ops.release_leases, now_ms)
 
+    async def release_deliveries(self, delivery_ids: list[int]) -> None:
+        """Give leases back so that any engine may claim these deliveries."""
+        await self._writer.run(topic_ops.release_deliveries, delivery_ids)
+
     async def claim_due(self, now_ms: int, limit: int) -> list[Delivery]:
         """Lease up to `limit` due deliveries."""
         return await self._writer.run(topic_ops.claim_due, now_ms, limit)

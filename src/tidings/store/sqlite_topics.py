@@ -327,6 +327,15 @@ def release_leases(conn: sqlite3.Connection, now_ms: int) -> int:
     ).rowcount
 
 
+def release_deliveries(conn: sqlite3.Connection, delivery_ids: list[int]) -> None:
+    """Give leases back: the deliveries stay due and any engine may claim them."""
+    conn.execute(
+        f"UPDATE deliveries SET leased = 0 WHERE id IN ({','.join('?' * len(delivery_ids))})"
+        " AND state = ?",
+        (*delivery_ids, PENDING),
+    )
+
+
 def claim_due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[Delivery]:
     """Lease up to `limit` pending deliveries that are due, oldest due first."""
     rows = conn.execute(
