@@ -950,45 +950,66 @@ def footnotes(report: Report) -> list[str]:
     return notes
 
 
-def render(report: Report) -> None:
-    """Print the per-scenario tables, the target checks and the footnotes."""
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One printed table: a title, its header, its rows."""
+
+    title: str
+    header: Sequence[str]
+    rows: list[list[str]]
+
+
+def print_report(
+    sections: Sequence[Section],
+    checks: Sequence[Any],
+    notes: Sequence[str],
+    left_columns: int = 1,
+    width: int | None = None,
+) -> None:
+    """Print tables, target checks (objects with passed, label, measured) and footnotes,
+    with rich when it is installed, as plain text otherwise."""
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
-        render_plain(report)
+        _print_plain(sections, checks, notes)
         return
-    console = Console()
-    for scenario in SCENARIOS:
-        table = Table(title=scenario.label, title_justify="left")
-        for index, column in enumerate(TABLE_HEADER):
-            table.add_column(column, justify="left" if index < 2 else "right")
-        for row in scenario_rows(report, scenario):
+    console = Console(width=width)
+    for section in sections:
+        table = Table(title=section.title, title_justify="left")
+        for index, column in enumerate(section.header):
+            table.add_column(column, justify="left" if index < left_columns else "right")
+        for row in section.rows:
             table.add_row(*row)
         console.print(table)
     marks = {True: "[green]PASS[/]", False: "[red]MISS[/]", None: "[yellow]n/a[/] "}
     console.print("[bold]Targets (Tidings)[/]")
-    for check in check_targets(report.results):
+    for check in checks:
         console.print(f"  {marks[check.passed]}  {check.label}: {check.measured}", soft_wrap=True)
-    for note in footnotes(report):
+    for note in notes:
         console.print(f"  {note}", style="dim", highlight=False, markup=False, soft_wrap=True)
 
 
-def render_plain(report: Report) -> None:
-    """Plain-text version of :func:`render` for environments without rich."""
-    for scenario in SCENARIOS:
-        rows = [list(TABLE_HEADER), *scenario_rows(report, scenario)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER))]
-        print(f"\n{scenario.label}")
+def _print_plain(sections: Sequence[Section], checks: Sequence[Any], notes: Sequence[str]) -> None:
+    for section in sections:
+        rows = [list(section.header), *section.rows]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(section.header))]
+        print(f"\n{section.title}")
         for row in rows:
             print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
     marks = {True: "PASS", False: "MISS", None: "n/a "}
     print("\nTargets (Tidings)")
-    for check in check_targets(report.results):
+    for check in checks:
         print(f"  {marks[check.passed]}  {check.label}: {check.measured}")
     print()
-    for note in footnotes(report):
+    for note in notes:
         print(f"  {note}")
+
+
+def render(report: Report) -> None:
+    """Print the per-scenario tables, the target checks and the footnotes."""
+    sections = [Section(s.label, TABLE_HEADER, scenario_rows(report, s)) for s in SCENARIOS]
+    print_report(sections, check_targets(report.results), footnotes(report), left_columns=2)
 
 
 def write_json(path: Path, report: Report) -> None:

@@ -67,6 +67,7 @@ from queues import (
     SQS_VERSION,
     MnsClient,
     MnsSigner,
+    Section,
     SqsClient,
     UnexpectedResponseError,
     XmlBody,
@@ -75,6 +76,7 @@ from queues import (
     free_port,
     mns_receipt_handles_body,
     moto_command,
+    print_report,
     progress,
     read_until_listening,
     stop_process,
@@ -1078,42 +1080,10 @@ def footnotes(report: Report) -> list[str]:
 
 
 def render(report: Report) -> None:
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        render_plain(report)
-        return
-    console = Console(width=None if sys.stdout.isatty() else 150)
-    for scenario in SCENARIOS:
-        table = Table(title=scenario.label, title_justify="left")
-        for index, column in enumerate(TABLE_HEADER):
-            table.add_column(column, justify="left" if index == 0 else "right")
-        for row in scenario_rows(report, scenario):
-            table.add_row(*row)
-        console.print(table)
-    marks = {True: "[green]PASS[/]", False: "[red]MISS[/]", None: "[yellow]n/a[/] "}
-    console.print("[bold]Targets (Tidings)[/]")
-    for check in check_targets(report.results):
-        console.print(f"  {marks[check.passed]}  {check.label}: {check.measured}", soft_wrap=True)
-    for note in footnotes(report):
-        console.print(f"  {note}", style="dim", highlight=False, markup=False, soft_wrap=True)
-
-
-def render_plain(report: Report) -> None:
-    for scenario in SCENARIOS:
-        rows = [list(TABLE_HEADER), *scenario_rows(report, scenario)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER))]
-        print(f"\n{scenario.label}")
-        for row in rows:
-            print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-    marks = {True: "PASS", False: "MISS", None: "n/a "}
-    print("\nTargets (Tidings)")
-    for check in check_targets(report.results):
-        print(f"  {marks[check.passed]}  {check.label}: {check.measured}")
-    print()
-    for note in footnotes(report):
-        print(f"  {note}")
+    """Print the per-scenario tables, the target checks and the footnotes."""
+    sections = [Section(s.label, TABLE_HEADER, scenario_rows(report, s)) for s in SCENARIOS]
+    width = None if sys.stdout.isatty() else 150
+    print_report(sections, check_targets(report.results), footnotes(report), width=width)
 
 
 def write_json(path: Path, report: Report) -> None:
