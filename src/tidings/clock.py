@@ -9,7 +9,6 @@ use real wall time, never this clock.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Protocol
 
@@ -65,8 +64,3 @@ class ManualClock:
     def real_seconds(self, server_ms: int) -> float:
         """Manual time never passes by itself; waiters are woken explicitly."""
         return 0.0
-
-
-async def sleep_server_ms(clock: Clock, server_ms: int) -> None:
-    """Sleep for `server_ms` of server time."""
-    await asyncio.sleep(clock.real_seconds(server_ms))

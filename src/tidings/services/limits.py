@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 NAME_MAX_LENGTH = 120
-MESSAGE_BODY_MAX_BYTES = 65536
 BATCH_MAX_ENTRIES = 16
 BATCH_BODY_MAX_BYTES = 65536
 LONG_POLL_MAX_SECONDS = 30
@@ -17,6 +16,3 @@ POLLING_WAIT_RANGE = (0, 30)
 LIST_PAGE_RANGE = (1, 1000)
 MAX_RECEIVE_COUNT_RANGE = (1, 1000)
 PROPERTY_TYPES = frozenset({"STRING", "NUMBER", "BOOLEAN", "BINARY"})
-SYSTEM_PROPERTY_NAMES = frozenset(
-    {"traceparent", "tracestate", "baggage", "DLQMessageType", "DLQSourceArn", "DLQOriginMessageId"}
-)

@@ -46,8 +46,3 @@ class Notifier:
         self.closed = True
         for queue_id in list(self._waiters):
             self.notify(queue_id)
-
-    @property
-    def waiting(self) -> int:
-        """How many receivers are waiting right now."""
-        return sum(len(w) for w in self._waiters.values())

@@ -41,7 +41,6 @@ PUSH_CERT_PATH = "/mns-reserved-cert/push-signing-cert.pem"
 # size by up to 6 on the wire ('"' becomes '&quot;').
 MAX_REQUEST_BYTES = 512 * 1024
 
-Handler = Callable[[Context, Request], Awaitable[Response]]
 QueueHandler = Callable[[Context, Request, str], Awaitable[Response]]
 
 _QUEUE_ROUTES: dict[str, QueueHandler] = {
