@@ -14,6 +14,8 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from tidings.clock import Clock
 from tidings.delivery.notification import render_delivery
@@ -146,8 +148,8 @@ class DeliveryEngine:
         target = self.targets.get(kind)
         self._track(self._push(delivery, target))
 
-    def _track(self, coroutine: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
