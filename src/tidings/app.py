@@ -19,6 +19,7 @@ from tidings.delivery.targets import Target
 from tidings.delivery.targets.http import HttpTarget
 from tidings.delivery.targets.mail import MailTarget, SmtpRelay
 from tidings.delivery.targets.sms import SmsTarget
+from tidings.metrics import Metrics
 from tidings.services.deliveries import LedgerService
 from tidings.services.endpoints import HTTP, MAIL, SMS
 from tidings.services.queues import QueueService
@@ -93,12 +94,29 @@ class Tidings:
             self.store, self.clock, self.queues, settings.account_id, targets
         )
         self.ledger = LedgerService(self.store, self.clock)
-        self.console_app = ConsoleApp(self.ledger, KeyRing(settings.keys()))
+        self.metrics = Metrics(self._metric_values)
+        self.console_app = ConsoleApp(self.ledger, KeyRing(settings.keys()), self.metrics)
         self.mns_app = MnsApp(
             self.queues, self.topics, KeyRing(settings.keys()), self.signer.certificate_pem
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._delivering = False
+
+    def _metric_values(self) -> dict[str, tuple[str, str, float]]:
+        writer = self.store.writer
+        return {
+            "tidings_store_commits": ("counter", "Write transactions committed.", writer.commits),
+            "tidings_store_writes": (
+                "counter",
+                "Write operations committed (ops / commits = mean group-commit size).",
+                writer.ops,
+            ),
+            "tidings_deliveries_in_flight": (
+                "gauge",
+                "Delivery attempts under way in this process.",
+                self.engine.in_flight,
+            ),
+        }
 
     def push_cert_url(self) -> str:
         """Where push receivers fetch the signing certificate."""

@@ -68,3 +68,27 @@ def test_sigterm_answers_long_polls_and_keeps_acknowledged_writes(
     fresh_server.start()
     account = Account(fresh_server.mns_url, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
     assert account.get_queue("q").receive_message(0).message_body == b"kept"
+
+
+def test_metrics_count_commits_and_writes(fresh_server: ServerProcess) -> None:
+    fresh_server.start()
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(f"{fresh_server.urls['console']}/metrics", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            lines = r.read().decode().splitlines()
+        return {
+            name: float(value)
+            for name, _, value in (line.partition(" ") for line in lines)
+            if name.startswith("tidings_")
+        }
+
+    before = scrape()
+    queue = Account(fresh_server.mns_url, ACCESS_KEY_ID, ACCESS_KEY_SECRET).get_queue("m")
+    queue.create(QueueMeta())
+    for n in range(5):
+        queue.send_message(Message(f"m{n}"))
+    after = scrape()
+    assert after["tidings_store_writes_total"] - before["tidings_store_writes_total"] >= 6
+    assert after["tidings_store_commits_total"] > before["tidings_store_commits_total"]
+    assert after["tidings_deliveries_in_flight"] == 0

@@ -103,6 +103,11 @@ class DeliveryEngine:
         except Exception:
             log.exception("could not hand %d deliveries back to the store", len(deliveries))
 
+    @property
+    def in_flight(self) -> int:
+        """Attempts under way (pushes, queue batches, hand-backs)."""
+        return len(self._tasks)
+
     def wake(self) -> None:
         """Look for due deliveries now (after a replay)."""
         self._wake.set()

@@ -57,7 +57,7 @@ class SqliteStore:
     def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
-        self._writer = GroupCommitWriter(self._connect_writer)
+        self.writer = GroupCommitWriter(self._connect_writer)
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="tidings-reader")
 
@@ -94,11 +94,11 @@ class SqliteStore:
             apply_migrations(conn)
         finally:
             conn.close()
-        self._writer.start()
+        self.writer.start()
 
     async def close(self) -> None:
         """Commit queued writes, then close every connection."""
-        await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
         self._readers.shutdown(wait=True)
 
     async def get_setting(self, name: str) -> str | None:
@@ -107,7 +107,7 @@ class SqliteStore:
 
     async def put_setting(self, name: str, value: str) -> None:
         """Set an account-level setting."""
-        await self._writer.run(ops.put_setting, name, value)
+        await self.writer.run(ops.put_setting, name, value)
 
     async def create_queue(
         self,
@@ -117,7 +117,7 @@ class SqliteStore:
         now_s: int,
     ) -> tuple[Queue, bool]:
         """Create a queue, or return the existing one; the flag says whether it was created."""
-        return await self._writer.run(ops.create_queue, name, attributes, dead_letter, now_s)
+        return await self.writer.run(ops.create_queue, name, attributes, dead_letter, now_s)
 
     async def get_queue(self, name: str) -> Queue | None:
         """The queue called `name`, or None."""
@@ -131,11 +131,11 @@ class SqliteStore:
         now_s: int,
     ) -> Queue | None:
         """Replace a queue's attributes; None when the queue does not exist."""
-        return await self._writer.run(ops.update_queue, name, attributes, dead_letter, now_s)
+        return await self.writer.run(ops.update_queue, name, attributes, dead_letter, now_s)
 
     async def delete_queue(self, name: str) -> bool:
         """Delete a queue and all its messages; False when there was none."""
-        return await self._writer.run(ops.delete_queue, name)
+        return await self.writer.run(ops.delete_queue, name)
 
     async def list_queues(self, prefix: str, start_after: str | None, limit: int) -> list[Queue]:
         """Queues whose name starts with `prefix`, after `start_after`, by name."""
@@ -147,7 +147,7 @@ class SqliteStore:
 
     async def enqueue(self, queue_id: int, messages: list[NewMessage]) -> None:
         """Append messages to a queue, all or none; `QueueNotExist` if it is gone."""
-        await self._writer.run(ops.enqueue, queue_id, messages)
+        await self.writer.run(ops.enqueue, queue_id, messages)
 
     async def receive(
         self,
@@ -158,7 +158,7 @@ class SqliteStore:
         dead_letter: DeadLetterRoute | None,
     ) -> ReceiveResult:
         """Take up to `limit` visible messages; see `Store.receive`."""
-        return await self._writer.run(
+        return await self.writer.run(
             ops.receive, queue_id, limit, now_ms, visibility_ms, dead_letter
         )
 
@@ -170,23 +170,23 @@ class SqliteStore:
         self, queue_id: int, handles: list[tuple[int, int]], now_ms: int
     ) -> list[HandleOutcome]:
         """Delete messages by (seq, receipt generation); one outcome per handle."""
-        return await self._writer.run(ops.delete_messages, queue_id, handles, now_ms)
+        return await self.writer.run(ops.delete_messages, queue_id, handles, now_ms)
 
     async def change_visibility(
         self, queue_id: int, seq: int, receipt_gen: int, now_ms: int, visible_ms: int
     ) -> HandleOutcome:
         """Make a received message invisible until `visible_ms`, with a new receipt."""
-        return await self._writer.run(
+        return await self.writer.run(
             ops.change_visibility, queue_id, seq, receipt_gen, now_ms, visible_ms
         )
 
     async def purge(self, queue_id: int) -> int:
         """Delete every message of a queue; returns how many."""
-        return await self._writer.run(ops.purge, queue_id)
+        return await self.writer.run(ops.purge, queue_id)
 
     async def expire(self, now_ms: int, limit: int) -> int:
         """Delete up to `limit` messages whose retention ended; returns how many."""
-        return await self._writer.run(ops.expire, now_ms, limit)
+        return await self.writer.run(ops.expire, now_ms, limit)
 
     # -- topics ---------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ class SqliteStore:
         self, name: str, attributes: TopicAttributes, now_s: int
     ) -> tuple[Topic, bool]:
         """Create a topic, or return the existing one."""
-        return await self._writer.run(topic_ops.create_topic, name, attributes, now_s)
+        return await self.writer.run(topic_ops.create_topic, name, attributes, now_s)
 
     async def get_topic(self, name: str) -> Topic | None:
         """The topic called `name`, or None."""
@@ -204,11 +204,11 @@ class SqliteStore:
         self, name: str, attributes: TopicAttributes, now_s: int
     ) -> Topic | None:
         """Replace a topic's attributes."""
-        return await self._writer.run(topic_ops.update_topic, name, attributes, now_s)
+        return await self.writer.run(topic_ops.update_topic, name, attributes, now_s)
 
     async def delete_topic(self, name: str, now_ms: int) -> bool:
         """Delete a topic and its subscriptions."""
-        return await self._writer.run(topic_ops.delete_topic, name, now_ms)
+        return await self.writer.run(topic_ops.delete_topic, name, now_ms)
 
     async def list_topics(self, prefix: str, start_after: str | None, limit: int) -> list[Topic]:
         """Topics by name."""
@@ -222,7 +222,7 @@ class SqliteStore:
         self, topic_id: int, name: str, spec: SubscriptionSpec, now_s: int
     ) -> tuple[Subscription, bool] | None:
         """Create a subscription or return the existing one."""
-        return await self._writer.run(topic_ops.subscribe, topic_id, name, spec, now_s)
+        return await self.writer.run(topic_ops.subscribe, topic_id, name, spec, now_s)
 
     async def get_subscription(self, topic_id: int, name: str) -> Subscription | None:
         """A topic's subscription, or None."""
@@ -232,13 +232,11 @@ class SqliteStore:
         self, topic_id: int, name: str, strategy: str, now_s: int
     ) -> Subscription | None:
         """Change a subscription's retry strategy."""
-        return await self._writer.run(
-            topic_ops.set_notify_strategy, topic_id, name, strategy, now_s
-        )
+        return await self.writer.run(topic_ops.set_notify_strategy, topic_id, name, strategy, now_s)
 
     async def unsubscribe(self, topic_id: int, name: str, now_ms: int) -> bool:
         """Delete a subscription."""
-        return await self._writer.run(topic_ops.unsubscribe, topic_id, name, now_ms)
+        return await self.writer.run(topic_ops.unsubscribe, topic_id, name, now_ms)
 
     async def list_subscriptions(
         self, topic_id: int, prefix: str, start_after: str | None, limit: int
@@ -254,19 +252,19 @@ class SqliteStore:
         inline: dict[int, tuple[int, NewMessage]],
     ) -> Published | None:
         """Store a message with a leased delivery per matching subscription."""
-        return await self._writer.run(topic_ops.publish, topic_id, message, now_ms, inline)
+        return await self.writer.run(topic_ops.publish, topic_id, message, now_ms, inline)
 
     async def release_leases(self, now_ms: int) -> int:
         """Make deliveries in flight at the last stop due now."""
-        return await self._writer.run(topic_ops.release_leases, now_ms)
+        return await self.writer.run(topic_ops.release_leases, now_ms)
 
     async def release_deliveries(self, delivery_ids: list[int]) -> None:
         """Give leases back so that any engine may claim these deliveries."""
-        await self._writer.run(topic_ops.release_deliveries, delivery_ids)
+        await self.writer.run(topic_ops.release_deliveries, delivery_ids)
 
     async def claim_due(self, now_ms: int, limit: int) -> list[Delivery]:
         """Lease up to `limit` due deliveries."""
-        return await self._writer.run(topic_ops.claim_due, now_ms, limit)
+        return await self.writer.run(topic_ops.claim_due, now_ms, limit)
 
     async def next_due_ms(self) -> int | None:
         """When the next unleased pending delivery is due."""
@@ -274,19 +272,19 @@ class SqliteStore:
 
     async def record_attempts(self, results: list[AttemptResult]) -> None:
         """Record attempts and move their deliveries on."""
-        await self._writer.run(topic_ops.record_attempts, results)
+        await self.writer.run(topic_ops.record_attempts, results)
 
     async def hand_off_to_queues(self, handoffs: list[QueueHandoff]) -> list[int]:
         """Complete deliveries to queue endpoints."""
-        return await self._writer.run(topic_ops.hand_off_to_queues, handoffs)
+        return await self.writer.run(topic_ops.hand_off_to_queues, handoffs)
 
     async def expire_topic_messages(self, now_ms: int) -> int:
         """Fail deliveries of expired messages and drop the messages."""
-        return await self._writer.run(topic_ops.expire_messages, now_ms)
+        return await self.writer.run(topic_ops.expire_messages, now_ms)
 
     async def prune_ledger(self, before_ms: int) -> int:
         """Forget finished deliveries last updated before `before_ms`."""
-        return await self._writer.run(ledger_ops.prune_ledger, before_ms)
+        return await self.writer.run(ledger_ops.prune_ledger, before_ms)
 
     async def list_deliveries(self, selection: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
         """Ledger entries, newest first."""
@@ -300,4 +298,4 @@ class SqliteStore:
 
     async def replay(self, selection: DeliveryFilter, now_ms: int) -> int:
         """Schedule matching deliveries again."""
-        return await self._writer.run(ledger_ops.replay, selection, now_ms)
+        return await self.writer.run(ledger_ops.replay, selection, now_ms)

@@ -28,6 +28,7 @@ from tidings.api.http import (
 )
 from tidings.auth.keys import KeyRing
 from tidings.errors import ServiceError, invalid_argument
+from tidings.metrics import CONTENT_TYPE, Metrics
 from tidings.models import DeliveryFilter
 from tidings.services.deliveries import LedgerService
 
@@ -67,9 +68,10 @@ def delivery_filter(params: dict[str, Any]) -> DeliveryFilter:
 class ConsoleApp:
     """ASGI app of the console listener."""
 
-    def __init__(self, ledger: LedgerService, keys: KeyRing) -> None:
+    def __init__(self, ledger: LedgerService, keys: KeyRing, metrics: Metrics) -> None:
         self.ledger = ledger
         self.keys = keys
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,6 +113,9 @@ class ConsoleApp:
         path, method = request.path.rstrip("/"), request.method
         if path == "/health" and method == "GET":
             return Response(200, b"ok", [("content-type", "text/plain")])
+        if path == "/metrics" and method == "GET":
+            # Unauthenticated like most scrape targets: counters only, no message data.
+            return Response(200, self.metrics.render(), [("content-type", CONTENT_TYPE)])
         self._authenticate(request)
         if path == "/api/deliveries" and method == "GET":
             limit = _int(request.query, "limit") or 100
