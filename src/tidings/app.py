@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from tidings.api.console.app import ConsoleApp
-from tidings.api.http import Receive, Response, Scope, Send, lifespan, send_response
+from tidings.api.http import Receive, Response, Scope, Send, http_request, send_response
 from tidings.api.mns.app import PUSH_CERT_PATH, MnsApp
 from tidings.auth.keys import KeyRing
 from tidings.auth.push import PushSigner
@@ -33,12 +33,10 @@ EXPIRY_SWEEP_SECONDS = 5.0
 
 async def health_app(scope: Scope, receive: Receive, send: Send) -> None:
     """A listener that so far only answers `GET /health` (OSS and console, until built)."""
-    if scope["type"] == "lifespan":
-        await lifespan(receive, send)
+    request = await http_request(scope, receive, send)
+    if request is None:
         return
-    if scope["type"] != "http":
-        return
-    if scope["path"] == "/health":
+    if request.path == "/health":
         await send_response(send, Response(200, b"ok", [("content-type", "text/plain")]))
     else:
         await send_response(send, Response(404, b"not found", [("content-type", "text/plain")]))

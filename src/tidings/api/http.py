@@ -93,6 +93,16 @@ def request_from_scope(scope: Scope) -> Request:
     )
 
 
+async def http_request(scope: Scope, receive: Receive, send: Send) -> Request | None:
+    """The `Request` of an HTTP scope; None after answering lifespan or ignoring others."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return None
+    if scope["type"] != "http":
+        return None
+    return request_from_scope(scope)
+
+
 async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     """The whole request body, refusing anything over `limit` bytes before buffering it."""
     if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -21,9 +21,8 @@ from tidings.api.http import (
     Response,
     Scope,
     Send,
-    lifespan,
+    http_request,
     read_body,
-    request_from_scope,
     send_response,
 )
 from tidings.auth.keys import KeyRing
@@ -74,12 +73,9 @@ class ConsoleApp:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+        request = await http_request(scope, receive, send)
+        if request is None:
             return
-        if scope["type"] != "http":
-            return
-        request = request_from_scope(scope)
         try:
             request.body = await read_body(
                 receive, request.headers.get("content-length"), MAX_REQUEST_BYTES

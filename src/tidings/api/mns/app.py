@@ -15,9 +15,8 @@ from tidings.api.http import (
     Response,
     Scope,
     Send,
-    lifespan,
+    http_request,
     read_body,
-    request_from_scope,
     send_response,
 )
 from tidings.api.mns import handlers, topic_handlers
@@ -73,12 +72,9 @@ class MnsApp:
         self.push_cert = push_cert
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+        request = await http_request(scope, receive, send)
+        if request is None:
             return
-        if scope["type"] != "http":
-            return
-        request = request_from_scope(scope)
         rid = request_id()
         host = request.headers.get("host", "localhost")
         base = f"{scope.get('scheme', 'http')}://{host}"
