@@ -11,10 +11,13 @@ from __future__ import annotations
 class ServiceError(Exception):
     """A refusal the client caused, with the service's error code and a helpful message."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # Extra, operation-specific fields of the error document (OSS: BucketName, Key,
+        # StringToSign, ...), in the order they should appear.
+        self.details = details or {}
 
     def __repr__(self) -> str:
         return f"ServiceError({self.code!r}, {self.message!r})"
