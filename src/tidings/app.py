@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from tidings.api.console.app import ConsoleApp
-from tidings.api.http import Receive, Response, Scope, Send, http_request, send_response
 from tidings.api.mns.app import PUSH_CERT_PATH, MnsApp
+from tidings.api.oss.app import OssApp
+from tidings.api.oss.context import OssContext
 from tidings.auth.keys import KeyRing
 from tidings.auth.push import PushSigner
+from tidings.blobs.local import LocalBlobStore
 from tidings.clock import ScaledClock
 from tidings.config import Settings
 from tidings.delivery.engine import DeliveryEngine
@@ -20,26 +22,20 @@ from tidings.delivery.targets.http import HttpTarget
 from tidings.delivery.targets.mail import MailTarget, SmtpRelay
 from tidings.delivery.targets.sms import SmsTarget
 from tidings.metrics import Metrics
+from tidings.services.blob_gc import BlobCollector
+from tidings.services.buckets import BucketService
 from tidings.services.deliveries import LedgerService
 from tidings.services.endpoints import HTTP, MAIL, SMS
+from tidings.services.multipart import MultipartService
+from tidings.services.objects import ObjectService
 from tidings.services.queues import QueueService
 from tidings.services.topics import TOPIC_RETENTION_SECONDS, EndpointPolicy, TopicService
 from tidings.store.sqlite import SqliteStore
+from tidings.store.sqlite_object_store import SqliteObjectStore
 
 log = logging.getLogger(__name__)
 
 EXPIRY_SWEEP_SECONDS = 5.0
-
-
-async def health_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """A listener that so far only answers `GET /health` (OSS and console, until built)."""
-    request = await http_request(scope, receive, send)
-    if request is None:
-        return
-    if request.path == "/health":
-        await send_response(send, Response(200, b"ok", [("content-type", "text/plain")]))
-    else:
-        await send_response(send, Response(404, b"not found", [("content-type", "text/plain")]))
 
 
 class Tidings:
@@ -97,6 +93,23 @@ class Tidings:
         self.mns_app = MnsApp(
             self.queues, self.topics, KeyRing(settings.keys()), self.signer.certificate_pem
         )
+        object_store = SqliteObjectStore(self.store)
+        self.blobs = LocalBlobStore(settings.blobs_path)
+        self.collector = BlobCollector(object_store, self.blobs)
+        self.buckets = BucketService(object_store, self.clock)
+        self.objects = ObjectService(object_store, self.blobs, self.clock, self.collector)
+        self.multipart = MultipartService(object_store, self.blobs, self.clock, self.collector)
+        self.oss_app = OssApp(
+            OssContext(
+                buckets=self.buckets,
+                objects=self.objects,
+                multipart=self.multipart,
+                keys=KeyRing(settings.keys()),
+                clock=self.clock,
+                region=settings.region,
+                domains=settings.oss_domains,
+            )
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._delivering = False
 
@@ -123,7 +136,9 @@ class Tidings:
     async def start(self, background: bool = True) -> None:
         """Open the store and, for a server, start the background tasks."""
         await self.store.open()
+        await self.blobs.open()
         if background:
+            await self.collector.start()
             sweep = EXPIRY_SWEEP_SECONDS / self.settings.clock_speed
             self._tasks.append(asyncio.create_task(self.queues.run_expiry(sweep)))
             self._tasks.append(asyncio.create_task(self._sweep_topics(sweep)))
@@ -161,6 +176,8 @@ class Tidings:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.collector.stop()
+        await self.blobs.close()
         await self.store.close()
 
 

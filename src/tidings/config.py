@@ -54,6 +54,8 @@ class Settings:
     smtp_starttls: bool = False
     mail_sender: str = "tidings@localhost"
     sms_gateway_url: str | None = None
+    # Virtual-hosted OSS addressing: `<bucket>.<domain>` for each of these domains.
+    oss_domains: tuple[str, ...] = ("localhost",)
 
     @property
     def default_credentials(self) -> bool:
@@ -67,6 +69,11 @@ class Settings:
     def database_path(self) -> Path:
         """The embedded store's database file."""
         return self.data_dir / "tidings.db"
+
+    @property
+    def blobs_path(self) -> Path:
+        """Where the local blob store keeps object bodies."""
+        return self.data_dir / "blobs"
 
     def keys(self) -> list[AccessKey]:
         """The root key first, then the configured extra keys."""
@@ -87,7 +94,7 @@ def _from_file(path: Path) -> dict[str, Any]:
         values["extra_keys"] = keys
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
-    for name in ("allowed_networks", "denied_networks"):
+    for name in ("allowed_networks", "denied_networks", "oss_domains"):
         if name in values:
             values[name] = tuple(values[name])
     return values

@@ -11,13 +11,21 @@ from __future__ import annotations
 class ServiceError(Exception):
     """A refusal the client caused, with the service's error code and a helpful message."""
 
-    def __init__(self, code: str, message: str, details: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         # Extra, operation-specific fields of the error document (OSS: BucketName, Key,
         # StringToSign, ...), in the order they should appear.
         self.details = details or {}
+        # Response headers the error must carry (x-oss-next-append-position, ...).
+        self.headers = headers or {}
 
     def __repr__(self) -> str:
         return f"ServiceError({self.code!r}, {self.message!r})"
@@ -42,4 +50,13 @@ def receipt_handle_error(handle: str) -> ServiceError:
     """The receipt handle is malformed, expired, superseded or belongs elsewhere."""
     return ServiceError(
         "ReceiptHandleError", f"The receipt handle you provided is not valid: {handle}."
+    )
+
+
+def position_not_equal(length: int) -> ServiceError:
+    """An append at the wrong position; the response carries the length as a header."""
+    return ServiceError(
+        "PositionNotEqualToLength",
+        "Position is not equal to file length.",
+        headers={"x-oss-next-append-position": str(length)},
     )

@@ -12,7 +12,7 @@ from collections.abc import Generator
 
 import uvicorn
 
-from tidings.app import Tidings, health_app
+from tidings.app import Tidings
 from tidings.config import Settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight requests and flush the store."""
     instance = Tidings(settings)
     apps: list[tuple[str, int, object]] = [
-        ("oss", settings.oss_port, health_app),
+        ("oss", settings.oss_port, instance.oss_app),
         ("mns", settings.mns_port, instance.mns_app),
         ("console", settings.console_port, instance.console_app),
     ]

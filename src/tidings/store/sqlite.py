@@ -85,6 +85,10 @@ class SqliteStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, call)
 
+    async def read(self, op: Callable[..., T], *args: Any) -> T:
+        """Run `op(read-only connection, *args)` on the reader pool (for sibling stores)."""
+        return await self._read(op, *args)
+
     async def open(self) -> None:
         """Create the database if needed, switch to WAL and apply migrations."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

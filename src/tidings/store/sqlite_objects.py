@@ -1,0 +1,507 @@
+"""The SQL of buckets and object versions: writes, deletes, lookups and attribute changes.
+
+Every write op runs inside the writer's transaction, so "read the current version,
+decide, write" is atomic: two PUTs of one key, or an append racing a PUT, serialise
+here. Listings are in `sqlite_listing`, multipart uploads in `sqlite_multipart`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from tidings.errors import ServiceError, position_not_equal
+from tidings.object_models import (
+    APPENDABLE,
+    NULL_VERSION,
+    VERSIONING_ENABLED,
+    VERSIONING_NEVER,
+    Bucket,
+    DeleteOutcome,
+    NewObject,
+    ObjectVersion,
+    Restore,
+    WriteOutcome,
+)
+
+BUCKET_COLUMNS = (
+    "id, name, owner, created_ms, acl, storage_class, redundancy, versioning, lifecycle, tags"
+)
+VERSION_COLUMNS = (
+    "id, bucket_id, key, version_id, is_current, is_delete_marker, blob_id, size, etag,"
+    " crc64, object_type, storage_class, acl, last_modified_ms, noncurrent_since_ms,"
+    " headers, meta, tags, transition_ms, restore_state, restore_ready_ms,"
+    " restore_expiry_ms, restore_days, restore_tier"
+)
+
+
+def bucket_from_row(row: tuple[Any, ...]) -> Bucket:
+    """A `Bucket` from a row of BUCKET_COLUMNS."""
+    return Bucket(
+        id=row[0],
+        name=row[1],
+        owner=row[2],
+        created_ms=row[3],
+        acl=row[4],
+        storage_class=row[5],
+        redundancy=row[6],
+        versioning=row[7],
+        lifecycle=row[8],
+        tags=json.loads(row[9]) if row[9] else {},
+    )
+
+
+def version_from_row(row: tuple[Any, ...]) -> ObjectVersion:
+    """An `ObjectVersion` from a row of VERSION_COLUMNS."""
+    return ObjectVersion(
+        seq=row[0],
+        bucket_id=row[1],
+        key=row[2],
+        version_id=row[3],
+        is_current=bool(row[4]),
+        is_delete_marker=bool(row[5]),
+        blob_id=row[6],
+        size=row[7],
+        etag=row[8],
+        crc64=int(row[9]),
+        object_type=row[10],
+        storage_class=row[11],
+        acl=row[12],
+        last_modified_ms=row[13],
+        noncurrent_since_ms=row[14],
+        headers=json.loads(row[15]),
+        meta=json.loads(row[16]),
+        tags=json.loads(row[17]),
+        transition_ms=row[18],
+        restore=Restore(row[19], row[20], row[21], row[22], row[23]),
+    )
+
+
+def no_such_bucket(name: str) -> ServiceError:
+    """The bucket named in the request does not exist."""
+    return ServiceError(
+        "NoSuchBucket", "The specified bucket does not exist.", {"BucketName": name}
+    )
+
+
+# -- buckets ----------------------------------------------------------------------------
+
+
+def create_bucket(
+    conn: sqlite3.Connection,
+    name: str,
+    owner: str,
+    acl: str,
+    storage_class: str,
+    redundancy: str,
+    now_ms: int,
+    max_buckets: int,
+) -> tuple[Bucket, bool]:
+    """Create a bucket, or update the ACL of the caller's existing one.
+
+    Returns the bucket and whether it was created. Another owner's bucket, or a
+    different storage class or redundancy type for an existing one, is a conflict.
+    """
+    row = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        existing = bucket_from_row(row)
+        if (
+            existing.owner != owner
+            or existing.storage_class != storage_class
+            or existing.redundancy != redundancy
+        ):
+            raise ServiceError(
+                "BucketAlreadyExists",
+                "The requested bucket name is not available, or its storage class or"
+                " redundancy type cannot be changed.",
+                {"BucketName": name},
+            )
+        conn.execute("UPDATE buckets SET acl = ? WHERE id = ?", (acl, existing.id))
+        return get_bucket_by_id(conn, existing.id), False
+    (count,) = conn.execute("SELECT count(*) FROM buckets WHERE owner = ?", (owner,)).fetchone()
+    if count >= max_buckets:
+        raise ServiceError(
+            "TooManyBuckets", f"You have attempted to create more than {max_buckets} buckets."
+        )
+    cursor = conn.execute(
+        "INSERT INTO buckets (name, owner, created_ms, acl, storage_class, redundancy)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (name, owner, now_ms, acl, storage_class, redundancy),
+    )
+    assert cursor.lastrowid is not None
+    return get_bucket_by_id(conn, cursor.lastrowid), True
+
+
+def get_bucket_by_id(conn: sqlite3.Connection, bucket_id: int) -> Bucket:
+    """The bucket with this internal id (it must exist)."""
+    row = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE id = ?", (bucket_id,))
+    return bucket_from_row(row.fetchone())
+
+
+def get_bucket(conn: sqlite3.Connection, name: str) -> Bucket | None:
+    """The bucket called `name`, or None."""
+    row = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
+    return bucket_from_row(row) if row else None
+
+
+def list_buckets(
+    conn: sqlite3.Connection, owner: str, prefix: str, marker: str, limit: int
+) -> list[Bucket]:
+    """The owner's buckets whose name starts with `prefix`, after `marker`, by name."""
+    rows = conn.execute(
+        f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = ? AND name > ?"
+        " AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?",
+        (owner, marker, len(prefix), prefix, limit),
+    )
+    return [bucket_from_row(row) for row in rows]
+
+
+def delete_bucket(conn: sqlite3.Connection, name: str) -> None:
+    """Delete an empty bucket; NoSuchBucket or BucketNotEmpty otherwise."""
+    bucket = get_bucket(conn, name)
+    if bucket is None:
+        raise no_such_bucket(name)
+    for table in ("object_versions", "multipart_uploads"):
+        found = conn.execute(f"SELECT 1 FROM {table} WHERE bucket_id = ? LIMIT 1", (bucket.id,))
+        if found.fetchone():
+            raise ServiceError(
+                "BucketNotEmpty",
+                "The bucket you tried to delete is not empty: delete every object,"
+                " previous version, delete marker and multipart upload first.",
+                {"BucketName": name},
+            )
+    conn.execute("DELETE FROM buckets WHERE id = ?", (bucket.id,))
+
+
+def update_bucket(conn: sqlite3.Connection, name: str, column: str, value: Any) -> Bucket:
+    """Set one settable column (acl, versioning, lifecycle, tags) of a bucket."""
+    if column not in ("acl", "versioning", "lifecycle", "tags"):
+        raise ValueError(f"not a settable bucket column: {column}")
+    cursor = conn.execute(f"UPDATE buckets SET {column} = ? WHERE name = ?", (value, name))
+    if cursor.rowcount == 0:
+        raise no_such_bucket(name)
+    bucket = get_bucket(conn, name)
+    assert bucket is not None
+    return bucket
+
+
+def bucket_stats(conn: sqlite3.Connection, bucket_id: int) -> dict[str, int]:
+    """Sizes and counts for GetBucketStat, by storage class and kind."""
+    stats: dict[str, int] = {}
+    rows = conn.execute(
+        "SELECT storage_class, is_delete_marker, count(*), coalesce(sum(size), 0),"
+        " coalesce(max(last_modified_ms), 0)"
+        " FROM object_versions WHERE bucket_id = ? GROUP BY storage_class, is_delete_marker",
+        (bucket_id,),
+    )
+    for storage_class, marker, count, size, last in rows:
+        if marker:
+            stats["DeleteMarkerCount"] = stats.get("DeleteMarkerCount", 0) + count
+            continue
+        stats[f"{storage_class}Count"] = stats.get(f"{storage_class}Count", 0) + count
+        stats[f"{storage_class}Storage"] = stats.get(f"{storage_class}Storage", 0) + size
+        stats["ObjectCount"] = stats.get("ObjectCount", 0) + count
+        stats["Storage"] = stats.get("Storage", 0) + size
+        stats["LastModified"] = max(stats.get("LastModified", 0), last)
+    (uploads,) = conn.execute(
+        "SELECT count(*) FROM multipart_uploads WHERE bucket_id = ?", (bucket_id,)
+    ).fetchone()
+    (parts,) = conn.execute(
+        "SELECT count(*) FROM multipart_parts JOIN multipart_uploads u ON u.id = upload_pk"
+        " WHERE u.bucket_id = ?",
+        (bucket_id,),
+    ).fetchone()
+    stats["MultipartUploadCount"] = uploads
+    stats["MultipartPartCount"] = parts
+    return stats
+
+
+# -- versions ---------------------------------------------------------------------------
+
+
+def _bucket_for_write(conn: sqlite3.Connection, bucket_id: int) -> Bucket:
+    row = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE id = ?", (bucket_id,))
+    found = row.fetchone()
+    if found is None:
+        raise ServiceError("NoSuchBucket", "The specified bucket does not exist.")
+    return bucket_from_row(found)
+
+
+def current_version(conn: sqlite3.Connection, bucket_id: int, key: str) -> ObjectVersion | None:
+    """The current version (or delete marker) of a key, or None."""
+    row = conn.execute(
+        f"SELECT {VERSION_COLUMNS} FROM object_versions"
+        " WHERE bucket_id = ? AND key = ? AND is_current = 1",
+        (bucket_id, key),
+    ).fetchone()
+    return version_from_row(row) if row else None
+
+
+def get_version(
+    conn: sqlite3.Connection, bucket_id: int, key: str, version_id: str | None
+) -> ObjectVersion | None:
+    """A version by id, or the current one when `version_id` is None."""
+    if version_id is None:
+        return current_version(conn, bucket_id, key)
+    row = conn.execute(
+        f"SELECT {VERSION_COLUMNS} FROM object_versions"
+        " WHERE bucket_id = ? AND key = ? AND version_id = ?",
+        (bucket_id, key, version_id),
+    ).fetchone()
+    return version_from_row(row) if row else None
+
+
+def _release(conn: sqlite3.Connection, blob_id: str | None, released: list[str]) -> None:
+    if blob_id is None:
+        return
+    conn.execute("INSERT OR IGNORE INTO blob_garbage (blob_id) VALUES (?)", (blob_id,))
+    released.append(blob_id)
+
+
+def _insert_version(
+    conn: sqlite3.Connection,
+    bucket_id: int,
+    key: str,
+    version_id: str,
+    new: NewObject | None,
+    now_ms: int,
+) -> ObjectVersion:
+    """Insert a current version (or a delete marker when `new` is None)."""
+    if new is None:
+        cursor = conn.execute(
+            "INSERT INTO object_versions (bucket_id, key, version_id, is_current,"
+            " is_delete_marker, last_modified_ms) VALUES (?, ?, ?, 1, 1, ?)",
+            (bucket_id, key, version_id, now_ms),
+        )
+    else:
+        cursor = conn.execute(
+            "INSERT INTO object_versions (bucket_id, key, version_id, is_current, blob_id,"
+            " size, etag, crc64, object_type, storage_class, acl, last_modified_ms, headers,"
+            " meta, tags) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                bucket_id,
+                key,
+                version_id,
+                new.blob_id,
+                new.size,
+                new.etag,
+                str(new.crc64),
+                new.object_type,
+                new.storage_class,
+                new.acl,
+                now_ms,
+                json.dumps(new.headers),
+                json.dumps(new.meta),
+                json.dumps(new.tags),
+            ),
+        )
+    row = conn.execute(
+        f"SELECT {VERSION_COLUMNS} FROM object_versions WHERE id = ?", (cursor.lastrowid,)
+    ).fetchone()
+    return version_from_row(row)
+
+
+def _displace(
+    conn: sqlite3.Connection,
+    bucket: Bucket,
+    key: str,
+    now_ms: int,
+    released: list[str],
+) -> tuple[ObjectVersion | None, str | None]:
+    """Make room for a new current version of `key`.
+
+    Returns the displaced current version and the version id the new one must take:
+    None (the caller generates one) when versioning is enabled, else `null`, in which
+    case any existing `null` version is removed for good.
+    """
+    current = current_version(conn, bucket.id, key)
+    if bucket.versioning == VERSIONING_ENABLED:
+        version_id = None
+    else:
+        version_id = NULL_VERSION
+        null = get_version(conn, bucket.id, key, NULL_VERSION)
+        if null is not None:
+            conn.execute("DELETE FROM object_versions WHERE id = ?", (null.seq,))
+            _release(conn, null.blob_id, released)
+    if current is not None:
+        conn.execute(
+            "UPDATE object_versions SET is_current = 0, noncurrent_since_ms = ?"
+            " WHERE id = ? AND is_current = 1",
+            (now_ms, current.seq),
+        )
+    return current, version_id
+
+
+def put_version(
+    conn: sqlite3.Connection,
+    bucket_id: int,
+    key: str,
+    new: NewObject,
+    new_version_id: str,
+    now_ms: int,
+    forbid_overwrite: bool,
+) -> WriteOutcome:
+    """Make `new` the current version of `key`, as the bucket's versioning state says.
+
+    `new_version_id` is used when versioning is enabled; otherwise the version is
+    `null` and replaces any earlier `null` version.
+    """
+    bucket = _bucket_for_write(conn, bucket_id)
+    if forbid_overwrite and bucket.versioning != VERSIONING_ENABLED:
+        existing = current_version(conn, bucket_id, key)
+        if existing is not None and not existing.is_delete_marker:
+            raise ServiceError(
+                "FileAlreadyExists",
+                "The object already exists and x-oss-forbid-overwrite is true.",
+                {"Key": key},
+            )
+    released: list[str] = []
+    previous, version_id = _displace(conn, bucket, key, now_ms, released)
+    version = _insert_version(conn, bucket_id, key, version_id or new_version_id, new, now_ms)
+    return WriteOutcome(version, previous, released)
+
+
+def append(
+    conn: sqlite3.Connection,
+    bucket_id: int,
+    key: str,
+    position: int,
+    new: NewObject,
+    new_version_id: str,
+    now_ms: int,
+) -> WriteOutcome:
+    """Append: `new` is the whole object after the append (its blob holds all bytes).
+
+    Creates an Appendable object at position 0, or replaces the body of the current
+    appendable version in place when `position` equals its size.
+    """
+    _bucket_for_write(conn, bucket_id)
+    current = current_version(conn, bucket_id, key)
+    if current is None or current.is_delete_marker:
+        if position != 0:
+            raise position_not_equal(0)
+        return put_version(conn, bucket_id, key, new, new_version_id, now_ms, False)
+    if current.object_type != APPENDABLE:
+        raise ServiceError(
+            "ObjectNotAppendable", "The object is not appendable.", {"Key": current.key}
+        )
+    if position != current.size:
+        raise position_not_equal(current.size)
+    released: list[str] = []
+    _release(conn, current.blob_id, released)
+    conn.execute(
+        "UPDATE object_versions SET blob_id = ?, size = ?, etag = ?, crc64 = ?,"
+        " last_modified_ms = ? WHERE id = ?",
+        (new.blob_id, new.size, new.etag, str(new.crc64), now_ms, current.seq),
+    )
+    updated = get_version(conn, bucket_id, key, current.version_id)
+    assert updated is not None
+    return WriteOutcome(updated, current, released)
+
+
+def delete_object(
+    conn: sqlite3.Connection,
+    bucket_id: int,
+    key: str,
+    version_id: str | None,
+    marker_version_id: str,
+    now_ms: int,
+) -> DeleteOutcome:
+    """DeleteObject with the semantics of the bucket's versioning state (spec 7.5)."""
+    bucket = _bucket_for_write(conn, bucket_id)
+    released: list[str] = []
+    if version_id is not None:
+        target = get_version(conn, bucket_id, key, version_id)
+        if target is None:
+            return DeleteOutcome(None, None, False)
+        conn.execute("DELETE FROM object_versions WHERE id = ?", (target.seq,))
+        _release(conn, target.blob_id, released)
+        if target.is_current:
+            _promote_latest(conn, bucket_id, key)
+        if target.is_delete_marker:
+            return DeleteOutcome(None, target, False, released)
+        return DeleteOutcome(target, None, False, released)
+    if bucket.versioning == VERSIONING_NEVER:
+        current = current_version(conn, bucket_id, key)
+        if current is None:
+            return DeleteOutcome(None, None, False)
+        conn.execute("DELETE FROM object_versions WHERE id = ?", (current.seq,))
+        _release(conn, current.blob_id, released)
+        return DeleteOutcome(current, None, False, released)
+    previous, null_id = _displace(conn, bucket, key, now_ms, released)
+    marker = _insert_version(conn, bucket_id, key, null_id or marker_version_id, None, now_ms)
+    return DeleteOutcome(previous, marker, True, released)
+
+
+def delete_objects(
+    conn: sqlite3.Connection,
+    bucket_id: int,
+    items: list[tuple[str, str | None, str]],
+    now_ms: int,
+) -> list[DeleteOutcome]:
+    """DeleteMultipleObjects in one transaction: (key, version id, marker id) per item."""
+    return [
+        delete_object(conn, bucket_id, key, version_id, marker_id, now_ms)
+        for key, version_id, marker_id in items
+    ]
+
+
+def _promote_latest(conn: sqlite3.Connection, bucket_id: int, key: str) -> None:
+    """After the current version was removed, the newest remaining one becomes current."""
+    conn.execute(
+        "UPDATE object_versions SET is_current = 1, noncurrent_since_ms = NULL WHERE id = ("
+        " SELECT max(id) FROM object_versions WHERE bucket_id = ? AND key = ?)",
+        (bucket_id, key),
+    )
+
+
+def update_version(
+    conn: sqlite3.Connection, seq: int, changes: dict[str, Any]
+) -> ObjectVersion | None:
+    """Change settable attributes of one version in place (ACL, tags, storage class,
+    restore state, stored headers); None when the version is gone."""
+    allowed = {
+        "acl",
+        "tags",
+        "storage_class",
+        "transition_ms",
+        "headers",
+        "meta",
+        "restore_state",
+        "restore_ready_ms",
+        "restore_expiry_ms",
+        "restore_days",
+        "restore_tier",
+        "last_modified_ms",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"not settable: {sorted(unknown)}")
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in changes.values()]
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    cursor = conn.execute(f"UPDATE object_versions SET {assignments} WHERE id = ?", (*values, seq))
+    if cursor.rowcount == 0:
+        return None
+    row = conn.execute(f"SELECT {VERSION_COLUMNS} FROM object_versions WHERE id = ?", (seq,))
+    return version_from_row(row.fetchone())
+
+
+def take_garbage(conn: sqlite3.Connection, limit: int) -> list[str]:
+    """Blob ids waiting to be deleted from the blob store."""
+    return [row[0] for row in conn.execute("SELECT blob_id FROM blob_garbage LIMIT ?", (limit,))]
+
+
+def forget_garbage(conn: sqlite3.Connection, blob_ids: list[str]) -> None:
+    """Blobs that are gone from the blob store."""
+    conn.executemany("DELETE FROM blob_garbage WHERE blob_id = ?", [(b,) for b in blob_ids])
+
+
+def referenced_blobs(conn: sqlite3.Connection) -> set[str]:
+    """Every blob id a row refers to (for the start-up orphan sweep)."""
+    found = {
+        row[0]
+        for row in conn.execute("SELECT blob_id FROM object_versions WHERE blob_id IS NOT NULL")
+    }
+    found.update(row[0] for row in conn.execute("SELECT blob_id FROM multipart_parts"))
+    return found
