@@ -62,3 +62,33 @@ def account(server: ServerProcess):  # type: ignore[no-untyped-def]
 def queue_name() -> str:
     """A queue name no other test uses."""
     return f"q-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def bucket_name() -> str:
+    """A bucket name no other test uses."""
+    return f"b-{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def oss2_bucket(server: ServerProcess, bucket_name: str):  # type: ignore[no-untyped-def]
+    """An official `oss2` Bucket (V1 signatures, CRC checks on) on a fresh bucket."""
+    import oss2
+
+    bucket = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.oss_url, bucket_name)
+    bucket.create_bucket()
+    return bucket
+
+
+@pytest.fixture
+def oss_v2_client(server: ServerProcess):  # type: ignore[no-untyped-def]
+    """An official `alibabacloud-oss-v2` Client with its defaults (V4 signatures, CRC on)."""
+    import alibabacloud_oss_v2 as oss
+
+    config = oss.config.load_default()
+    config.credentials_provider = oss.credentials.StaticCredentialsProvider(
+        ACCESS_KEY_ID, ACCESS_KEY_SECRET
+    )
+    config.region = "cn-hangzhou"
+    config.endpoint = server.oss_url
+    return oss.Client(config)

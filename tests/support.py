@@ -31,6 +31,11 @@ class ServerProcess:
         """Base URL of the MNS listener."""
         return self.urls["mns"]
 
+    @property
+    def oss_url(self) -> str:
+        """Base URL of the OSS listener."""
+        return self.urls["oss"]
+
     def env(self) -> dict[str, str]:
         """The environment the server runs with."""
         env = dict(os.environ)

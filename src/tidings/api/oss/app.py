@@ -131,7 +131,9 @@ class OssApp:
         head = request.method == "HEAD"
         started = time.perf_counter()
         try:
-            if request.path == "/health" and "." not in host.split(":")[0]:
+            # `/health` (no slash, no query) is the readiness probe; a bucket named
+            # "health" is still reachable as `/health/`, the form SDKs use.
+            if request.raw_path == "/health" and not request.query_string:
                 reply = Reply(200, [("Content-Type", "text/plain")], b"ok")
             else:
                 bucket, key = address(decode_path(request.raw_path), host, self.context.domains)
