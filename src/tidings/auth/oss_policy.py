@@ -35,7 +35,6 @@ _V4_FIELDS = frozenset({"x-oss-signature-version", "x-oss-credential", "x-oss-si
 _V4_PINNED = ("x-oss-signature-version", "x-oss-credential", "x-oss-date")
 _MATCH_OPERATORS = frozenset({"eq", "starts-with", "in", "not-in"})
 _POLICY_FAILED = "Invalid according to Policy: "
-
 _SCALARS = (str, int, float)
 
 
@@ -177,20 +176,19 @@ def _verify_v4(
         raise ServiceError(
             "AccessDenied", f"{_POLICY_FAILED}x-oss-date {stamp} is over 7 days old."
         )
-    pinned = set().union(*(_pinned_names(c) for c in policy.conditions))
-    for name in _V4_PINNED:
-        if name not in pinned:
-            raise ServiceError(
-                "AccessDenied", f"{_POLICY_FAILED}the policy has no condition on {name}."
-            )
+    pinning = [condition for condition in policy.conditions if _pinned_names(condition)]
+    unpinned = set(_V4_PINNED).difference(*(_pinned_names(c) for c in pinning))
+    if unpinned:
+        raise ServiceError(
+            "AccessDenied", f"{_POLICY_FAILED}no condition pins {', '.join(sorted(unpinned))}."
+        )
     key = lookup_key(keys, credential.key_id)
     derived = oss_v4.signing_key(key.secret, credential.date, credential.region, credential.product)
     provided = fields["x-oss-signature"]
     if not same_signature(oss_v4.sign(derived, text), provided):
         raise signature_mismatch(credential.key_id, provided, text)
     # The pinned values must be the ones the key was derived from.
-    pinned_only = PostPolicy(policy.expiration, [c for c in policy.conditions if _pinned_names(c)])
-    check_conditions(pinned_only, fields, bucket, 0)
+    check_conditions(PostPolicy(policy.expiration, pinning), fields, bucket, 0)
     return Authenticated(key, "post-v4", token)
 
 
@@ -220,7 +218,7 @@ def _validate(condition: object) -> None:
                     return
             elif _is_scalar(second):
                 return
-    raise _invalid(f"unsupported condition {_compact(condition)}")
+    raise _invalid(f"unsupported condition {json.dumps(condition, ensure_ascii=False)}")
 
 
 def _matches(operator: str, actual: str, expected: object) -> bool:
@@ -269,14 +267,9 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _compact(condition: object) -> str:
-    return json.dumps(condition, ensure_ascii=False)
-
-
 def _condition_failed(condition: object) -> ServiceError:
-    return ServiceError(
-        "AccessDenied", f"{_POLICY_FAILED}Policy Condition failed: {_compact(condition)}"
-    )
+    text = json.dumps(condition, ensure_ascii=False)
+    return ServiceError("AccessDenied", f"{_POLICY_FAILED}Policy Condition failed: {text}")
 
 
 def _invalid(reason: str) -> ServiceError:
