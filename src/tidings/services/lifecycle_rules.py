@@ -211,14 +211,10 @@ def _check_transitions(rule: LifecycleRule) -> None:
         if transition.is_access_time and transition.timing.days is None:
             raise _bad(rule, "an IsAccessTime Transition must use Days.")
     _check_classes(rule, "a Transition", [t.storage_class for t in rule.transitions])
-    by_days: list[tuple[str, int]] = []
-    by_date: list[tuple[str, int]] = []
-    for t in rule.transitions:
-        if t.timing.days is not None:
-            by_days.append((t.storage_class, t.timing.days))
-        elif t.timing.created_before_ms is not None:
-            # Older objects go colder: a colder class needs an earlier date, hence the minus.
-            by_date.append((t.storage_class, -t.timing.created_before_ms))
+    timed = [(t.storage_class, t.timing.days, t.timing.created_before_ms) for t in rule.transitions]
+    by_days = [(cls, days) for cls, days, _ in timed if days is not None]
+    # Older objects go colder: a colder class needs an earlier date, hence the minus.
+    by_date = [(cls, -date) for cls, _, date in timed if date is not None]
     _check_ladder(rule, "the Transition", by_days)
     _check_ladder(rule, "the Transition", by_date)
     # Day counts and dates cannot be compared with each other, so each only with its kind.

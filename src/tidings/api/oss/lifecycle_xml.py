@@ -19,6 +19,7 @@ from lxml import etree
 from tidings.api.xml import DECLARATION, element, escape, local_name, malformed, parse, text
 from tidings.errors import ServiceError
 from tidings.services.lifecycle_rules import (
+    MAX_RULES,
     Expiration,
     LifecycleConfiguration,
     LifecycleRule,
@@ -39,11 +40,10 @@ _DATE = re.compile(
 )
 _NUMBER = re.compile(r"[0-9]{1,19}")  # longer cannot fit any limit and could be costly
 _FLAGS = ("IsAccessTime", "ReturnToStdWhenVisit", "AllowSmallFile")
-_RULE_CHILDREN = {
-    "ID", "Prefix", "Status", "Filter", "Tag", "Expiration", "Transition",
-    "AbortMultipartUpload", "NoncurrentVersionExpiration", "NoncurrentVersionTransition",
-    "AtimeBase",  # GET-only; v2 echoes it back when a fetched rule is re-sent
-}  # fmt: skip
+_REPEATED = {"Tag", "Transition", "NoncurrentVersionTransition"}
+# AtimeBase is GET-only, but v2 sends it back when a fetched rule is put again.
+_RULE_CHILDREN = _REPEATED | {"ID", "Prefix", "Status", "Filter", "Expiration", "AtimeBase"}
+_RULE_CHILDREN |= {"AbortMultipartUpload", "NoncurrentVersionExpiration"}
 
 
 def _bad(message: str) -> ServiceError:
@@ -119,7 +119,8 @@ def _timing(kids: _Kids, parent: str, legacy_date: bool = False) -> Timing | Non
     value = _required(kids, present[0], parent)
     if present[0] == "Days":
         return Timing(days=_number(value, f"{parent} Days"))
-    # The legacy Date means the same as CreatedBeforeDate once the date has passed.
+    # The model has no legacy Date: it is kept as CreatedBeforeDate (objects written before
+    # it), whereas real OSS would also delete objects written after the date had passed.
     return Timing(created_before_ms=_date(value, f"{parent} {present[0]}"))
 
 
@@ -180,7 +181,7 @@ def _filter(node: etree._Element) -> tuple[int | None, int | None, tuple[NotFilt
 
 
 def _rule(node: etree._Element) -> LifecycleRule:
-    kids = _children(node, _RULE_CHILDREN, {"Tag", "Transition", "NoncurrentVersionTransition"})
+    kids = _children(node, _RULE_CHILDREN, _REPEATED)
     rule_id = _string(kids, "ID") or ""
     status = _required(kids, "Status", "Rule").strip()
     if status not in ("Enabled", "Disabled"):
@@ -228,7 +229,10 @@ def parse_lifecycle(body: bytes, allow_same_action_overlap: bool = False) -> Lif
     root = parse(body)
     if local_name(root) != "LifecycleConfiguration":
         raise malformed("the root element must be <LifecycleConfiguration>.")
-    parsed = [_rule(node) for node in _children(root, {"Rule"}, {"Rule"}).get("Rule", [])]
+    nodes = _children(root, {"Rule"}, {"Rule"}).get("Rule", [])
+    if len(nodes) > MAX_RULES:  # refused before the work of reading them all
+        raise _bad(f"A lifecycle configuration holds at most {MAX_RULES} rules.")
+    parsed = [_rule(node) for node in nodes]
     taken = {rule.id for rule in parsed}
     rules = []
     for rule in parsed:
