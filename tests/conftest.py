@@ -34,8 +34,14 @@ def require_service(name: str, host: str, port: int) -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real `tidings serve` process for the whole session."""
-    process = ServerProcess(tmp_path_factory.mktemp("server-data")).start()
+    """One real `tidings serve` process for the whole session.
+
+    Every test that makes a bucket removes it again, but a failing test may not, so the
+    session server allows far more than the cloud's 100 buckets per account.
+    """
+    data_dir = tmp_path_factory.mktemp("server-data")
+    (data_dir / "tidings.toml").write_text("[server]\nmax_buckets = 100000\n")
+    process = ServerProcess(data_dir).start()
     yield process
     process.stop()
 
@@ -72,12 +78,13 @@ def bucket_name() -> str:
 
 @pytest.fixture
 def oss2_bucket(server: ServerProcess, bucket_name: str):  # type: ignore[no-untyped-def]
-    """An official `oss2` Bucket (V1 signatures, CRC checks on) on a fresh bucket."""
-    import oss2
+    """An official `oss2` Bucket (V1 signatures, CRC checks on) on a fresh bucket, removed
+    with everything in it afterwards."""
+    from tests.integration.oss2_support import new_bucket, remove_bucket
 
-    bucket = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.oss_url, bucket_name)
-    bucket.create_bucket()
-    return bucket
+    bucket = new_bucket(server, bucket_name)
+    yield bucket
+    remove_bucket(bucket)
 
 
 @pytest.fixture

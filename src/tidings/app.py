@@ -26,6 +26,7 @@ from tidings.services.blob_gc import BlobCollector
 from tidings.services.buckets import BucketService
 from tidings.services.deliveries import LedgerService
 from tidings.services.endpoints import HTTP, MAIL, SMS
+from tidings.services.lifecycle import LifecycleRunner
 from tidings.services.multipart import MultipartService
 from tidings.services.objects import ObjectService
 from tidings.services.queues import QueueService
@@ -96,9 +97,10 @@ class Tidings:
         object_store = SqliteObjectStore(self.store)
         self.blobs = LocalBlobStore(settings.blobs_path)
         self.collector = BlobCollector(object_store, self.blobs)
-        self.buckets = BucketService(object_store, self.clock)
+        self.buckets = BucketService(object_store, self.clock, settings.max_buckets)
         self.objects = ObjectService(object_store, self.blobs, self.clock, self.collector)
         self.multipart = MultipartService(object_store, self.blobs, self.clock, self.collector)
+        self.lifecycle = LifecycleRunner(object_store, self.clock, self.collector)
         self.oss_app = OssApp(
             OssContext(
                 buckets=self.buckets,
@@ -142,6 +144,7 @@ class Tidings:
             sweep = EXPIRY_SWEEP_SECONDS / self.settings.clock_speed
             self._tasks.append(asyncio.create_task(self.queues.run_expiry(sweep)))
             self._tasks.append(asyncio.create_task(self._sweep_topics(sweep)))
+            self._tasks.append(asyncio.create_task(self.lifecycle.run()))
             self.topics.on_published = self.engine.submit
             self.ledger.on_replay = self.engine.wake
             await self.engine.start()

@@ -54,6 +54,8 @@ class Settings:
     smtp_starttls: bool = False
     mail_sender: str = "tidings@localhost"
     sms_gateway_url: str | None = None
+    # Buckets one account may own (the cloud's default quota).
+    max_buckets: int = 100
     # Virtual-hosted OSS addressing: `<bucket>.<domain>` for each of these domains.
     oss_domains: tuple[str, ...] = ("localhost",)
 

@@ -43,7 +43,11 @@ class CompletedPart:
 
 def check_part_number(value: str | None) -> int:
     """A part number from the query: 1-10000."""
-    if value is None or not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+    if (
+        value is None
+        or not (value.isascii() and value.isdigit())  # str.isdigit() alone takes "²"
+        or not 1 <= int(value) <= MAX_PART_NUMBER
+    ):
         raise ServiceError(
             "InvalidArgument",
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive.",

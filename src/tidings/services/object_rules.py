@@ -141,7 +141,8 @@ def parse_int(value: str | None, name: str, low: int, high: int, default: int) -
     """A bounded integer parameter, or InvalidArgument naming it."""
     if value is None or value == "":
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    # ASCII only: str.isdigit() also accepts "²" (int() fails) and "١" (int() parses).
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise ServiceError(
             "InvalidArgument",
             f"{name} must be an integer from {low} to {high}.",

@@ -89,3 +89,17 @@ def frozen_again() -> dict[str, Any]:
         "restore_days": None,
         "restore_tier": None,
     }
+
+
+def settled_restore(version: ObjectVersion, now_ms: int) -> dict[str, Any] | None:
+    """The columns that write down what `effective_restore` says by `now_ms`, or None.
+
+    Reads never depend on it (they compute the state themselves); the lifecycle runner
+    writes it down so the stored state, and the events reporting it, follow the clock.
+    """
+    state = effective_restore(version, now_ms)
+    if state == version.restore:
+        return None
+    if state.state == FROZEN:
+        return frozen_again()
+    return {"restore_state": state.state, "restore_expiry_ms": state.expiry_ms}

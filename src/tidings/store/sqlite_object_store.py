@@ -19,6 +19,7 @@ from tidings.object_models import (
     UploadPage,
     WriteOutcome,
 )
+from tidings.store import sqlite_lifecycle as lifecycle
 from tidings.store import sqlite_listing as listing
 from tidings.store import sqlite_multipart as multipart
 from tidings.store import sqlite_objects as ops
@@ -234,3 +235,47 @@ class SqliteObjectStore:
     async def referenced_blobs(self) -> set[str]:
         """Every blob id a row refers to."""
         return await self.db.read(ops.referenced_blobs)
+
+    # -- lifecycle scheduler ---------------------------------------------------------------
+
+    async def lifecycle_buckets(self, after_id: int, limit: int) -> list[Bucket]:
+        """Buckets with a lifecycle configuration, by id after `after_id`."""
+        return await self.db.read(lifecycle.lifecycle_buckets, after_id, limit)
+
+    async def lifecycle_versions(
+        self, bucket_id: int, prefix: str, after: tuple[str, int], limit: int
+    ) -> list[lifecycle.ScannedVersion]:
+        """A batch of versions under `prefix` after (key, seq) `after`."""
+        return await self.db.read(lifecycle.version_batch, bucket_id, prefix, after, limit)
+
+    async def apply_lifecycle(
+        self, bucket_id: int, changes: list[lifecycle.PlannedChange], now_ms: int
+    ) -> lifecycle.BatchOutcome:
+        """Apply a batch of lifecycle actions in one transaction."""
+        return await self.db.writer.run(lifecycle.apply_changes, bucket_id, changes, now_ms)
+
+    async def lifecycle_uploads(
+        self, bucket_id: int, initiated_until_ms: int, after: tuple[int, int], limit: int
+    ) -> list[Upload]:
+        """A batch of uploads initiated by `initiated_until_ms`, oldest first."""
+        return await self.db.read(
+            lifecycle.upload_batch, bucket_id, initiated_until_ms, after, limit
+        )
+
+    async def abort_uploads(
+        self, bucket_id: int, uploads: list[Upload]
+    ) -> tuple[list[Upload], list[str]]:
+        """Abort uploads in one transaction; returns those aborted and released blobs."""
+        return await self.db.writer.run(lifecycle.abort_uploads, bucket_id, uploads)
+
+    async def restores_due(
+        self, phase: lifecycle.RestorePhase, now_ms: int, after: tuple[int, int], limit: int
+    ) -> list[tuple[str, ObjectVersion]]:
+        """(bucket name, version) of restores whose next step is due."""
+        return await self.db.read(lifecycle.restores_due, phase, now_ms, after, limit)
+
+    async def settle_restores(
+        self, changes: list[tuple[ObjectVersion, dict[str, Any]]]
+    ) -> list[tuple[ObjectVersion, ObjectVersion]]:
+        """Write down restore steps in one transaction; returns (before, after) pairs."""
+        return await self.db.writer.run(lifecycle.settle_restores, changes)

@@ -16,6 +16,7 @@ from tidings.api.oss.call import OssCall, address, decode_path, split_query
 from tidings.api.oss.context import OssContext, Reply
 from tidings.api.oss.errors import error_response
 from tidings.auth.oss import SignedRequest, authenticate
+from tidings.auth.oss_v1 import SUBRESOURCES_FULL
 from tidings.blobs.base import BlobTooLarge, BodyTooLong, IncompleteBody
 from tidings.errors import ServiceError
 from tidings.services import access
@@ -87,8 +88,29 @@ _OBJECT_ROUTES: dict[str, list[tuple[str, Handler]]] = {
 _OBJECT_READS = {object_handlers.get_object, object_handlers.head_object, object_handlers.get_meta}
 
 
+# Sub-resources a plain operation (the "" routes) may carry. Any other sub-resource names
+# an operation this server lacks (cors, website, symlink, ...), which must never fall
+# through to the plain one: `DELETE /bucket/?cors` is not DeleteBucket.
+_PLAIN_PARAMS = frozenset(
+    {"versionId", "continuation-token", "security-token", "x-oss-process", "callback",
+     "callback-var", "x-oss-traffic-limit", "x-oss-request-payer", "x-oss-access-point-name"}
+)  # fmt: skip
+
+
+def _unsupported(call: OssCall) -> str | None:
+    for param in call.params:
+        plain = param in _PLAIN_PARAMS or param.startswith(("response-", "x-oss-ac-"))
+        if param in SUBRESOURCES_FULL and not plain:
+            return param
+    return None
+
+
 def _route(routes: dict[str, list[tuple[str, Handler]]], call: OssCall) -> Handler:
     for name, handler in routes.get(call.method, []):
+        if name == "" and (param := _unsupported(call)) is not None:
+            raise ServiceError(
+                "NotImplemented", f"The {call.method} {param} operation is not implemented."
+            )
         if name == "" or call.has(name):
             return handler
     raise ServiceError(

@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from tidings.api.http import Receive, Request
 from tidings.auth.oss import Authenticated
 from tidings.errors import ServiceError
+from tidings.services.objects import check_md5_bytes
 
 # Bodies the server parses in memory (XML documents, form fields) are capped: the
 # largest, DeleteMultipleObjects with 1000 keys, is at most about 2 MB.
@@ -64,7 +65,8 @@ class OssCall:
         raise ServiceError("MissingContentLength", "You must provide the Content-Length header.")
 
     async def read_body(self, limit: int = MAX_XML_BYTES) -> bytes:
-        """The whole body of a small request; EntityTooLarge beyond `limit`."""
+        """The whole body of a small request, checked against its Content-Length and
+        Content-MD5; EntityTooLarge beyond `limit`."""
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise ServiceError("EntityTooLarge", f"The request body exceeds {limit} bytes.")
@@ -75,14 +77,26 @@ class OssCall:
             if size > limit:
                 raise ServiceError("EntityTooLarge", f"The request body exceeds {limit} bytes.")
             chunks.append(chunk)
-        return b"".join(chunks)
+        body = b"".join(chunks)
+        if declared is not None and declared.isdigit() and size != int(declared):
+            # The client went away mid-body: never act on a truncated document.
+            raise ServiceError(
+                "IncompleteBody", f"The request body was cut short: {size} of {declared} bytes."
+            )
+        if "content-md5" in self.headers:  # spec 5.2: every body that carries one
+            check_md5_bytes(self.headers["content-md5"], body)
+        return body
 
 
 async def _stream(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            # Only `more_body: False` ends a body; a chunked one has no length to check
+            # against, so a disconnect must fail the write rather than end it early.
+            raise ServiceError(
+                "IncompleteBody", "The client disconnected before the request body ended."
+            )
         chunk = message.get("body", b"")
         if chunk:
             yield chunk

@@ -80,7 +80,7 @@ async def list_objects(context: OssContext, call: OssCall, bucket: Bucket) -> Re
     params = call.params
     prefix = params.get("prefix", "")
     delimiter = params.get("delimiter", "")
-    limit = parse_int(params.get("max-keys"), "max-keys", 0, MAX_KEYS, DEFAULT_MAX_KEYS)
+    limit = parse_int(params.get("max-keys"), "max-keys", 1, MAX_KEYS, DEFAULT_MAX_KEYS)
     encode = Encoder(params.get("encoding-type"))
     v2 = params.get("list-type") == "2"
     if v2:

@@ -95,7 +95,7 @@ def _completion(body: bytes) -> list[CompletedPart]:
         children = fields(node)
         number = (text(children.get("PartNumber")) or "").strip()
         etag = text(children.get("ETag"))
-        if not number.isdigit() or etag is None:
+        if not (number.isascii() and number.isdigit()) or etag is None:
             raise malformed("every Part needs a PartNumber and an ETag.")
         parts.append(CompletedPart(int(number), etag))
     return parts

@@ -302,7 +302,7 @@ async def append_object(context: OssContext, call: OssCall) -> Reply:
     raw = call.params.get("position")
     if raw is None:
         raise ServiceError("MissingArgument", "AppendObject needs the position parameter.")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit() alone takes "²" and "١"
         raise ServiceError(
             "InvalidArgument",
             "position must be a non-negative integer.",
@@ -441,7 +441,7 @@ async def restore(context: OssContext, call: OssCall) -> Reply:
         children = fields(root)
         raw_days = text(children.get("Days"))
         if raw_days is not None:
-            if not raw_days.strip().isdigit():
+            if not (raw_days.strip().isascii() and raw_days.strip().isdigit()):
                 raise malformed("Days must be a positive integer.")
             days = int(raw_days)
         job = children.get("JobParameters")
