@@ -609,6 +609,16 @@ def test_copy_with_copy_directive_keeps_the_source_metadata(source: oss2.Bucket)
     assert source.get_object_tagging("dst").tag_set.tagging_rule == {"t": "1"}
 
 
+def test_copy_takes_the_buckets_storage_class_unless_the_request_names_one(
+    source: oss2.Bucket,
+) -> None:
+    """Spec 6.2: a copy's storage class defaults to the bucket's, not the source's."""
+    source.copy_object(source.bucket_name, "src", "ia", headers={"x-oss-storage-class": "IA"})
+    assert source.head_object("ia").headers["x-oss-storage-class"] == "IA"
+    source.copy_object(source.bucket_name, "ia", "plain")
+    assert source.head_object("plain").headers["x-oss-storage-class"] == "Standard"
+
+
 def test_copy_with_replace_directive_uses_the_request_metadata(source: oss2.Bucket) -> None:
     """`x-oss-metadata-directive: REPLACE` takes headers and metadata from the request;
     `x-oss-tagging-directive: Replace` takes the tags from `x-oss-tagging`."""
@@ -847,6 +857,26 @@ def test_public_read_write_object_acl_is_refused_for_bad_values(
     assert isinstance(error, oss2.exceptions.NoSuchKey)
     oss2_bucket.put_object_acl("k", oss2.OBJECT_ACL_PUBLIC_READ_WRITE)
     assert oss2_bucket.get_object_acl("k").acl == "public-read-write"
+
+
+def test_on_a_public_read_write_bucket_strangers_write_but_acl_and_tags_stay_the_owners(
+    oss2_bucket: oss2.Bucket, server: ServerProcess
+) -> None:
+    """A public-read-write bucket lets anyone put, read and delete objects, but changing
+    an object's ACL or tags (or restoring it) is still for the owner only."""
+    oss2_bucket.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ_WRITE)
+    stranger = anonymous(server, oss2_bucket)
+    stranger.put_object("drop", b"d")
+    assert stranger.get_object("drop").read() == b"d"
+    error = error_of(stranger.put_object_acl, "drop", oss2.OBJECT_ACL_PRIVATE)
+    assert isinstance(error, oss2.exceptions.AccessDenied)
+    rule = oss2.models.TaggingRule()
+    rule.add("k", "v")
+    error = error_of(stranger.put_object_tagging, "drop", oss2.models.Tagging(rule))
+    assert isinstance(error, oss2.exceptions.AccessDenied)
+    assert isinstance(error_of(stranger.restore_object, "drop"), oss2.exceptions.AccessDenied)
+    stranger.delete_object("drop")
+    assert not oss2_bucket.object_exists("drop")
 
 
 # -- tagging -----------------------------------------------------------------------------

@@ -263,7 +263,7 @@ class ObjectService:
             etag=source.etag,
             crc64=source.crc64,
             object_type=source.object_type if source.object_type != APPENDABLE else NORMAL,
-            storage_class=attrs.storage_class or source.storage_class,
+            storage_class=attrs.storage_class or dest_bucket.storage_class,
             acl=attrs.acl,
             headers=attrs.headers,
             meta=attrs.meta,

@@ -86,6 +86,15 @@ _OBJECT_ROUTES: dict[str, list[tuple[str, Handler]]] = {
 
 # Object reads decide access with the object's own ACL, once it is loaded.
 _OBJECT_READS = {object_handlers.get_object, object_handlers.head_object, object_handlers.get_meta}
+# Changing who may read an object, its tags, or starting a restore is the owner's
+# business even on a public-read-write bucket.
+_OWNER_ONLY = {
+    object_handlers.put_acl,
+    object_handlers.get_acl,
+    object_handlers.put_tags,
+    object_handlers.delete_tags,
+    object_handlers.restore,
+}
 
 
 # Sub-resources a plain operation (the "" routes) may carry. Any other sub-resource names
@@ -210,7 +219,10 @@ class OssApp:
             return await handler(context, call)
         handler = _route(_OBJECT_ROUTES, call)
         bucket = await context.buckets.get(call.bucket)
-        if handler not in _OBJECT_READS:
+        if handler in _OWNER_ONLY:
+            if account != bucket.owner:
+                raise ServiceError("AccessDenied", "Only the bucket owner may do this.")
+        elif handler not in _OBJECT_READS:
             write = call.method not in ("GET", "HEAD")
             access.require(account, bucket, None, write=write)
         return await handler(context, call)
