@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from tidings.api.console.app import ConsoleApp
+from tidings.api.control.app import ControlApp
+from tidings.api.control.context import Services as ControlServices
 from tidings.api.mns.app import PUSH_CERT_PATH, MnsApp
 from tidings.api.oss.app import OssApp
 from tidings.api.oss.context import OssContext
@@ -93,6 +95,10 @@ class Tidings:
         self.console_app = ConsoleApp(self.ledger, KeyRing(settings.keys()), self.metrics)
         self.mns_app = MnsApp(
             self.queues, self.topics, KeyRing(settings.keys()), self.signer.certificate_pem
+        )
+        self.mns_app.control = ControlApp(
+            ControlServices(self.queues, self.topics, settings.region, settings.account_id),
+            KeyRing(settings.keys()),
         )
         object_store = SqliteObjectStore(self.store)
         self.blobs = LocalBlobStore(settings.blobs_path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,3 +262,22 @@ class DeliveryFilter:
     state: str | None = None
     since_ms: int | None = None
     until_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A topic message to store inside another change's transaction (the outbox):
+    `inline` holds the queue notifications rendered ahead, as for a PublishMessage."""
+
+    topic_id: int
+    message: NewTopicMessage
+    inline: dict[int, tuple[int, NewMessage]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outbox:
+    """Events to store with a change, in its transaction: `build` turns the change's
+    result into publications; the store fills `published` with what they left to do."""
+
+    build: Callable[[Any], list[Publication]]
+    published: list[Published] = field(default_factory=list)

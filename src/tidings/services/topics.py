@@ -160,6 +160,19 @@ class TopicService:
         self._cache[name] = (topic, now)
         return topic
 
+    async def find_topic(self, name: str) -> Topic | None:
+        """The topic called `name` (cached like `get_topic`), or None."""
+        try:
+            return await self.get_topic(name)
+        except ServiceError:
+            return None
+
+    def forget(self, name: str) -> None:
+        """Drop a topic from the caches (after it changed behind this service's back)."""
+        cached = self._cache.pop(name, None)
+        if cached is not None:
+            self._subscriptions.pop(cached[0].id, None)
+
     async def create_topic(self, name: str, changes: dict[str, Any]) -> tuple[Topic, bool]:
         """Create a topic; 409-style `TopicAlreadyExist` when it exists with other attributes."""
         check_topic_name(name)
@@ -339,6 +352,10 @@ class TopicService:
         if published.deliveries:
             self.on_published(published.deliveries)
         return message
+
+    async def subscriptions_of(self, topic: Topic) -> list[Subscription]:
+        """A topic's subscriptions, cached like the topic itself."""
+        return await self._subscriptions_of(topic)
 
     async def _subscriptions_of(self, topic: Topic) -> list[Subscription]:
         cached = self._subscriptions.get(topic.id)

@@ -6,8 +6,11 @@ an object change and the rows that describe it (later: its event rows) commit to
 
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from tidings.models import Outbox
 from tidings.object_models import (
     Bucket,
     DeleteOutcome,
@@ -24,6 +27,30 @@ from tidings.store import sqlite_listing as listing
 from tidings.store import sqlite_multipart as multipart
 from tidings.store import sqlite_objects as ops
 from tidings.store.sqlite import SqliteStore
+from tidings.store.sqlite_topics import publish
+
+T = TypeVar("T")
+
+
+def _with_outbox(op: Callable[..., T], outbox: Outbox | None) -> Callable[..., T]:
+    """`op`, followed in the same transaction by storing the events its result causes."""
+    if outbox is None:
+        return op
+
+    def run(conn: sqlite3.Connection, *args: Any) -> T:
+        result = op(conn, *args)
+        published = []
+        for publication in outbox.build(result):
+            message = publication.message
+            done = publish(
+                conn, publication.topic_id, message, message.publish_ms, publication.inline
+            )
+            if done is not None:  # the topic went away: the cloud loses such events too
+                published.append(done)
+        outbox.published = published
+        return result
+
+    return run
 
 
 class SqliteObjectStore:
@@ -85,10 +112,17 @@ class SqliteObjectStore:
         new_version_id: str,
         now_ms: int,
         forbid_overwrite: bool = False,
+        outbox: Outbox | None = None,
     ) -> WriteOutcome:
         """Store a new current version."""
         return await self.db.writer.run(
-            ops.put_version, bucket_id, key, new, new_version_id, now_ms, forbid_overwrite
+            _with_outbox(ops.put_version, outbox),
+            bucket_id,
+            key,
+            new,
+            new_version_id,
+            now_ms,
+            forbid_overwrite,
         )
 
     async def append(
@@ -99,10 +133,11 @@ class SqliteObjectStore:
         new: NewObject,
         new_version_id: str,
         now_ms: int,
+        outbox: Outbox | None = None,
     ) -> WriteOutcome:
         """Create or extend an appendable object."""
         return await self.db.writer.run(
-            ops.append, bucket_id, key, position, new, new_version_id, now_ms
+            _with_outbox(ops.append, outbox), bucket_id, key, position, new, new_version_id, now_ms
         )
 
     async def delete_object(
@@ -112,17 +147,29 @@ class SqliteObjectStore:
         version_id: str | None,
         marker_version_id: str,
         now_ms: int,
+        outbox: Outbox | None = None,
     ) -> DeleteOutcome:
         """Delete a key or one of its versions."""
         return await self.db.writer.run(
-            ops.delete_object, bucket_id, key, version_id, marker_version_id, now_ms
+            _with_outbox(ops.delete_object, outbox),
+            bucket_id,
+            key,
+            version_id,
+            marker_version_id,
+            now_ms,
         )
 
     async def delete_objects(
-        self, bucket_id: int, items: list[tuple[str, str | None, str]], now_ms: int
+        self,
+        bucket_id: int,
+        items: list[tuple[str, str | None, str]],
+        now_ms: int,
+        outbox: Outbox | None = None,
     ) -> list[DeleteOutcome]:
         """Delete several keys or versions in one transaction."""
-        return await self.db.writer.run(ops.delete_objects, bucket_id, items, now_ms)
+        return await self.db.writer.run(
+            _with_outbox(ops.delete_objects, outbox), bucket_id, items, now_ms
+        )
 
     async def update_version(self, seq: int, changes: dict[str, Any]) -> ObjectVersion | None:
         """Change attributes of one version in place."""
@@ -151,20 +198,30 @@ class SqliteObjectStore:
     # -- multipart -------------------------------------------------------------------------
 
     async def initiate_upload(
-        self, bucket_id: int, key: str, upload_id: str, now_ms: int, template: NewObject
+        self,
+        bucket_id: int,
+        key: str,
+        upload_id: str,
+        now_ms: int,
+        template: NewObject,
+        outbox: Outbox | None = None,
     ) -> Upload:
         """Start a multipart upload."""
         return await self.db.writer.run(
-            multipart.initiate, bucket_id, key, upload_id, now_ms, template
+            _with_outbox(multipart.initiate, outbox), bucket_id, key, upload_id, now_ms, template
         )
 
     async def get_upload(self, bucket_id: int, key: str, upload_id: str) -> Upload | None:
         """An upload in progress, or None."""
         return await self.db.read(multipart.get_upload, bucket_id, key, upload_id)
 
-    async def put_part(self, bucket_id: int, key: str, upload_id: str, part: Part) -> list[str]:
+    async def put_part(
+        self, bucket_id: int, key: str, upload_id: str, part: Part, outbox: Outbox | None = None
+    ) -> list[str]:
         """Store or replace a part."""
-        return await self.db.writer.run(multipart.put_part, bucket_id, key, upload_id, part)
+        return await self.db.writer.run(
+            _with_outbox(multipart.put_part, outbox), bucket_id, key, upload_id, part
+        )
 
     async def list_parts(self, upload_pk: int, after_number: int, limit: int) -> list[Part]:
         """Parts above a number."""
@@ -180,10 +237,11 @@ class SqliteObjectStore:
         new_version_id: str,
         now_ms: int,
         forbid_overwrite: bool,
+        outbox: Outbox | None = None,
     ) -> WriteOutcome:
         """Make the composed object current and end the upload."""
         return await self.db.writer.run(
-            multipart.complete,
+            _with_outbox(multipart.complete, outbox),
             bucket_id,
             key,
             upload_id,
@@ -194,9 +252,13 @@ class SqliteObjectStore:
             forbid_overwrite,
         )
 
-    async def abort_upload(self, bucket_id: int, key: str, upload_id: str) -> list[str]:
+    async def abort_upload(
+        self, bucket_id: int, key: str, upload_id: str, outbox: Outbox | None = None
+    ) -> list[str]:
         """End an upload without an object."""
-        return await self.db.writer.run(multipart.abort, bucket_id, key, upload_id)
+        return await self.db.writer.run(
+            _with_outbox(multipart.abort, outbox), bucket_id, key, upload_id
+        )
 
     async def list_uploads(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from tidings.api.control.app import ControlApp, is_control_request
 from tidings.api.http import (
     BodyTooLarge,
     Receive,
@@ -70,6 +71,8 @@ class MnsApp:
         self.topics = topics
         self.keys = keys
         self.push_cert = push_cert
+        # The mns-open control plane on the same port (set by tidings.app), or None.
+        self.control: ControlApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = await http_request(scope, receive, send)
@@ -119,6 +122,14 @@ class MnsApp:
                 return Response(200, b"ok", [("Content-Type", "text/plain")])
             if request.path == PUSH_CERT_PATH:
                 return Response(200, self.push_cert, [("Content-Type", "application/x-pem-file")])
+        # The data plane has no POST / operation: other requests pay two comparisons.
+        if (
+            request.method == "POST"
+            and request.path == "/"
+            and self.control is not None
+            and is_control_request(request)
+        ):
+            return await self.control.handle(request)
         mns_auth.verify(self.keys, request.method, request.headers, request.target)
         content_md5 = request.headers.get("content-md5")
         if content_md5 and not mns_auth.content_md5_matches(content_md5, request.body):

@@ -1,0 +1,1 @@
+"""The `mns-open` (2022-01-19) control-plane OpenAPI, served on the MNS listener."""
