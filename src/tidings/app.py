@@ -30,11 +30,15 @@ from tidings.services.deliveries import LedgerService
 from tidings.services.endpoints import HTTP, MAIL, SMS
 from tidings.services.lifecycle import LifecycleRunner
 from tidings.services.multipart import MultipartService
+from tidings.services.object_events import ObjectEvents
 from tidings.services.objects import ObjectService
 from tidings.services.queues import QueueService
+from tidings.services.rules import RuleService
+from tidings.services.topic_outlets import TopicOutlets
 from tidings.services.topics import TOPIC_RETENTION_SECONDS, EndpointPolicy, TopicService
 from tidings.store.sqlite import SqliteStore
 from tidings.store.sqlite_object_store import SqliteObjectStore
+from tidings.store.sqlite_rules import SqliteRuleStore
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +100,38 @@ class Tidings:
         self.mns_app = MnsApp(
             self.queues, self.topics, KeyRing(settings.keys()), self.signer.certificate_pem
         )
+        self.rules = RuleService(
+            SqliteRuleStore(self.store),
+            self.topics,
+            self.queues,
+            self.clock,
+            settings.region,
+            settings.account_id,
+        )
         self.mns_app.control = ControlApp(
-            ControlServices(self.queues, self.topics, settings.region, settings.account_id),
+            ControlServices(
+                self.queues, self.topics, settings.region, settings.account_id, self.rules
+            ),
             KeyRing(settings.keys()),
+        )
+        self.object_events = ObjectEvents(
+            self.rules,
+            TopicOutlets(self.topics, self.queues),
+            self.queues,
+            self.clock,
+            settings.region,
+            settings.account_id,
         )
         object_store = SqliteObjectStore(self.store)
         self.blobs = LocalBlobStore(settings.blobs_path)
         self.collector = BlobCollector(object_store, self.blobs)
         self.buckets = BucketService(object_store, self.clock, settings.max_buckets)
-        self.objects = ObjectService(object_store, self.blobs, self.clock, self.collector)
-        self.multipart = MultipartService(object_store, self.blobs, self.clock, self.collector)
+        self.objects = ObjectService(
+            object_store, self.blobs, self.clock, self.collector, events=self.object_events
+        )
+        self.multipart = MultipartService(
+            object_store, self.blobs, self.clock, self.collector, events=self.object_events
+        )
         self.lifecycle = LifecycleRunner(object_store, self.clock, self.collector)
         self.oss_app = OssApp(
             OssContext(
@@ -144,7 +170,7 @@ class Tidings:
     async def start(self, background: bool = True) -> None:
         """Open the store and, for a server, start the background tasks."""
         await self.store.open()
-        await self.blobs.open()
+        await self.blobs.open(clean_temp=background)
         if background:
             await self.collector.start()
             sweep = EXPIRY_SWEEP_SECONDS / self.settings.clock_speed

@@ -102,9 +102,15 @@ class LocalBlobStore:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Create the directories and remove whatever a crash left in tmp/."""
+    async def open(self, clean_temp: bool = True) -> None:
+        """Create the directories and remove whatever a crash left in tmp/.
+
+        Only the process that owns the data dir (the server) may clean: a CLI command
+        opening the same store would delete a running server's uploads in progress.
+        """
         await self._run(self._make_dirs)
+        if not clean_temp:
+            return
         removed = await self.cleanup()
         if removed:
             log.info("removed %d leftover temp entries from %s", removed, self.temp_dir)

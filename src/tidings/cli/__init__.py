@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from tidings import __version__
+from tidings.cli.bucket import bucket
 from tidings.cli.deliveries import deliveries
+from tidings.cli.object import object_group
 from tidings.cli.queue import queue
 from tidings.cli.serve import serve
 
@@ -19,6 +21,8 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(queue)
 cli.add_command(deliveries)
+cli.add_command(bucket)
+cli.add_command(object_group)
 
 
 def main() -> None:

@@ -24,10 +24,17 @@ from tidings.object_models import (
     WriteOutcome,
 )
 from tidings.services.blob_gc import BlobCollector
+from tidings.services.object_events import Facts, ObjectEvents, Origin, pending_events, written
 from tidings.services.object_rules import MAX_OBJECT_SIZE, check_key, new_upload_id, new_version_id
 from tidings.services.objects import ObjectAttrs, check_md5
 from tidings.store.sqlite_multipart import no_such_upload
 from tidings.store.sqlite_object_store import SqliteObjectStore
+
+INITIATE = "ObjectCreated:InitiateMultipartUpload"
+UPLOAD_PART = "ObjectCreated:UploadPart"
+COPY_PART = "ObjectCreated:UploadPartCopy"
+COMPLETE = "ObjectCreated:CompleteMultipartUpload"
+ABORT = "ObjectRemoved:AbortMultipartUpload"
 
 MAX_PART_NUMBER = 10_000
 MIN_PART_SIZE = 100 * 1024
@@ -93,14 +100,22 @@ class MultipartService:
     """The multipart operations of the OSS API, independent of HTTP."""
 
     def __init__(
-        self, store: SqliteObjectStore, blobs: BlobStore, clock: Clock, collector: BlobCollector
+        self,
+        store: SqliteObjectStore,
+        blobs: BlobStore,
+        clock: Clock,
+        collector: BlobCollector,
+        events: ObjectEvents | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.clock = clock
         self.collector = collector
+        self.events = events
 
-    async def initiate(self, bucket: Bucket, key: str, attrs: ObjectAttrs) -> Upload:
+    async def initiate(
+        self, bucket: Bucket, key: str, attrs: ObjectAttrs, origin: Origin | None = None
+    ) -> Upload:
         """InitiateMultipartUpload: remember the final object's attributes."""
         check_key(key)
         template = NewObject(
@@ -115,9 +130,20 @@ class MultipartService:
             meta=attrs.meta,
             tags=attrs.tags,
         )
-        return await self.store.initiate_upload(
-            bucket.id, key, new_upload_id(), self.clock.now_ms(), template
+        pending = await pending_events(
+            self.events, bucket, key, INITIATE, origin, lambda _: Facts(key, 0, 0, "")
         )
+        upload = await self.store.initiate_upload(
+            bucket.id,
+            key,
+            new_upload_id(),
+            self.clock.now_ms(),
+            template,
+            outbox=pending.outbox if pending else None,
+        )
+        if pending:
+            pending.done()
+        return upload
 
     async def get(self, bucket: Bucket, key: str, upload_id: str) -> Upload:
         """An upload in progress, or NoSuchUpload."""
@@ -136,6 +162,7 @@ class MultipartService:
         *,
         expected_size: int | None,
         content_md5: str | None,
+        origin: Origin | None = None,
     ) -> Part:
         """UploadPart: store the part's bytes (replacing an earlier part of that number)."""
         await self.get(bucket, key, upload_id)
@@ -145,7 +172,7 @@ class MultipartService:
         except ServiceError:
             await self.blobs.delete(info.blob_id)
             raise
-        return await self._store_part(bucket, key, upload_id, number, info)
+        return await self._store_part(bucket, key, upload_id, number, info, origin, UPLOAD_PART)
 
     async def copy_part(
         self,
@@ -156,6 +183,7 @@ class MultipartService:
         source: ObjectVersion,
         start: int,
         end: int,
+        origin: Origin | None = None,
     ) -> Part:
         """UploadPartCopy: bytes [start, end) of `source` become a part."""
         await self.get(bucket, key, upload_id)
@@ -167,7 +195,7 @@ class MultipartService:
         else:
             chunks = self._range(source, start, end)
             info = await self.blobs.write(chunks, expected_size=end - start)
-        return await self._store_part(bucket, key, upload_id, number, info)
+        return await self._store_part(bucket, key, upload_id, number, info, origin, COPY_PART)
 
     async def _range(self, source: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:
         if source.blob_id is None or start == end:
@@ -176,7 +204,14 @@ class MultipartService:
             yield chunk
 
     async def _store_part(
-        self, bucket: Bucket, key: str, upload_id: str, number: int, info: BlobInfo
+        self,
+        bucket: Bucket,
+        key: str,
+        upload_id: str,
+        number: int,
+        info: BlobInfo,
+        origin: Origin | None,
+        event_name: str,
     ) -> Part:
         part = Part(
             number=number,
@@ -186,11 +221,19 @@ class MultipartService:
             crc64=info.crc64,
             last_modified_ms=self.clock.now_ms(),
         )
+        facts = Facts(key, part.size, 0, part.etag)
         try:
-            released = await self.store.put_part(bucket.id, key, upload_id, part)
+            pending = await pending_events(
+                self.events, bucket, key, event_name, origin, lambda _: facts
+            )
+            released = await self.store.put_part(
+                bucket.id, key, upload_id, part, outbox=pending.outbox if pending else None
+            )
         except BaseException:
             await self.blobs.delete(info.blob_id)
             raise
+        if pending:
+            pending.done()
         self.collector.released(released)
         return part
 
@@ -218,6 +261,7 @@ class MultipartService:
         *,
         acl: str | None = None,
         forbid_overwrite: bool = False,
+        origin: Origin | None = None,
     ) -> WriteOutcome:
         """CompleteMultipartUpload; `requested` None means every part (x-oss-complete-all)."""
         upload = await self.get(bucket, key, upload_id)
@@ -242,6 +286,7 @@ class MultipartService:
         )
         now_ms = self.clock.now_ms()
         try:
+            pending = await pending_events(self.events, bucket, key, COMPLETE, origin, written)
             outcome = await self.store.complete_upload(
                 bucket.id,
                 key,
@@ -251,14 +296,26 @@ class MultipartService:
                 new_version_id(now_ms),
                 now_ms,
                 forbid_overwrite,
+                outbox=pending.outbox if pending else None,
             )
         except BaseException:
             await self.blobs.delete(composed.blob_id)
             raise
+        if pending:
+            pending.done()
         self.collector.released(outcome.released_blobs)
         return outcome
 
-    async def abort(self, bucket: Bucket, key: str, upload_id: str) -> None:
+    async def abort(
+        self, bucket: Bucket, key: str, upload_id: str, origin: Origin | None = None
+    ) -> None:
         """AbortMultipartUpload: drop the upload and its parts."""
-        released = await self.store.abort_upload(bucket.id, key, upload_id)
+        pending = await pending_events(
+            self.events, bucket, key, ABORT, origin, lambda _: Facts(key, 0, 0, "")
+        )
+        released = await self.store.abort_upload(
+            bucket.id, key, upload_id, outbox=pending.outbox if pending else None
+        )
+        if pending:
+            pending.done()
         self.collector.released(released)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tidings.clock import Clock
 from tidings.events.oss_event import OssEvent, message_body
-from tidings.models import Publication, Published
+from tidings.models import Outbox, Publication, Published
 from tidings.object_models import (
     Bucket,
     DeleteOutcome,
@@ -27,6 +28,8 @@ from tidings.services.rules import RuleService
 from tidings.services.topic_outlets import TopicOutlet, TopicOutlets
 
 OSS = "oss"
+# The principal events name for an unsigned request.
+ANONYMOUS_PRINCIPAL = "anonymous"
 
 
 @dataclass(slots=True)
@@ -169,3 +172,32 @@ class ObjectEvents:
         if not targets:
             return None
         return Emission(targets, bucket, event_name, origin, self)
+
+
+@dataclass(slots=True)
+class PendingEvents:
+    """An emission bound to one store call: pass `outbox` to the store, then `done()`."""
+
+    emission: Emission
+    outbox: Outbox
+
+    def done(self) -> None:
+        """After the store call returned: the events committed with the change."""
+        self.emission.committed(self.outbox.published)
+
+
+async def pending_events(
+    events: ObjectEvents | None,
+    bucket: Bucket,
+    key: str,
+    event_name: str,
+    origin: Origin | None,
+    facts: Callable[[Any], Facts | None],
+) -> PendingEvents | None:
+    """The events an operation will store with its change, or None when none are due."""
+    if events is None:
+        return None
+    emission = await events.prepare(bucket, key, event_name, origin)
+    if emission is None:
+        return None
+    return PendingEvents(emission, Outbox(lambda result: emission.build(facts(result))))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from tidings.blobs.base import BlobInfo, BlobStore
 from tidings.clock import Clock
 from tidings.errors import ServiceError, position_not_equal
+from tidings.models import Outbox, Publication
 from tidings.object_models import (
     APPENDABLE,
     NORMAL,
@@ -29,6 +30,15 @@ from tidings.object_models import (
 )
 from tidings.services import conditions
 from tidings.services.blob_gc import BlobCollector
+from tidings.services.object_events import (
+    ObjectEvents,
+    Origin,
+    appended,
+    pending_events,
+    read,
+    removed,
+    written,
+)
 from tidings.services.object_rules import (
     ARCHIVE_CLASSES,
     MAX_OBJECT_SIZE,
@@ -83,6 +93,15 @@ def _compare_md5(content_md5: str, md5_hex: str) -> None:
         )
 
 
+PUT_OBJECT = "ObjectCreated:PutObject"
+POST_OBJECT = "ObjectCreated:PostObject"
+COPY_OBJECT = "ObjectCreated:CopyObject"
+APPEND_OBJECT = "ObjectCreated:AppendObject"
+GET_OBJECT = "ObjectDownloaded:GetObject"
+DELETE_OBJECT = "ObjectRemoved:DeleteObject"
+DELETE_OBJECTS = "ObjectRemoved:DeleteObjects"
+
+
 class ObjectService:
     """The object operations of the OSS API, independent of HTTP."""
 
@@ -93,12 +112,15 @@ class ObjectService:
         clock: Clock,
         collector: BlobCollector,
         max_object_size: int = MAX_OBJECT_SIZE,
+        events: ObjectEvents | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.clock = clock
         self.collector = collector
         self.max_object_size = max_object_size
+        # Set once the rules are wired up: every change then stores its events with it.
+        self.events = events
 
     def new_object(
         self, bucket: Bucket, info: BlobInfo, attrs: ObjectAttrs, etag: str | None = None
@@ -141,29 +163,61 @@ class ObjectService:
         attrs: ObjectAttrs,
         content_md5: str | None = None,
         forbid_overwrite: bool = False,
+        origin: Origin | None = None,
     ) -> WriteOutcome:
         """PutObject: stream the body into a blob, then make it the current version."""
         check_key(key)
         info = await self.write_blob(body, expected_size, content_md5)
-        return await self.commit_blob(
-            bucket, key, self.new_object(bucket, info, attrs), forbid_overwrite
-        )
+        new = self.new_object(bucket, info, attrs)
+        return await self.commit_blob(bucket, key, new, forbid_overwrite, origin, PUT_OBJECT)
 
     async def commit_blob(
-        self, bucket: Bucket, key: str, new: NewObject, forbid_overwrite: bool = False
+        self,
+        bucket: Bucket,
+        key: str,
+        new: NewObject,
+        forbid_overwrite: bool = False,
+        origin: Origin | None = None,
+        event_name: str = PUT_OBJECT,
     ) -> WriteOutcome:
-        """Make a written blob the current version of `key`; delete it if that fails."""
+        """Make a written blob the current version of `key` (with the event `event_name`
+        when a rule wants it); delete the blob if that fails."""
         now_ms = self.clock.now_ms()
         try:
+            pending = await pending_events(self.events, bucket, key, event_name, origin, written)
             outcome = await self.store.put_version(
-                bucket.id, key, new, new_version_id(now_ms), now_ms, forbid_overwrite
+                bucket.id,
+                key,
+                new,
+                new_version_id(now_ms),
+                now_ms,
+                forbid_overwrite,
+                outbox=pending.outbox if pending else None,
             )
         except BaseException:
             if new.blob_id is not None:
                 await self.blobs.delete(new.blob_id)
             raise
+        if pending:
+            pending.done()
         self.collector.released(outcome.released_blobs)
         return outcome
+
+    async def record_read(
+        self, bucket: Bucket, version: ObjectVersion, start: int, end: int, origin: Origin | None
+    ) -> None:
+        """The ObjectDownloaded:GetObject event of a read, committed before the response."""
+        pending = await pending_events(
+            self.events,
+            bucket,
+            version.key,
+            GET_OBJECT,
+            origin,
+            lambda _: read(version, start, end),
+        )
+        if pending:
+            await self.store.record_events(pending.outbox)
+            pending.done()
 
     async def head(self, bucket: Bucket, key: str, version_id: str | None) -> ObjectVersion:
         """The version a GET/HEAD addresses; NoSuchKey / NoSuchVersion / MethodNotAllowed."""
@@ -219,26 +273,55 @@ class ObjectService:
             return _empty()
         return self.blobs.read(version.blob_id, start, end)
 
-    async def delete(self, bucket: Bucket, key: str, version_id: str | None) -> DeleteOutcome:
-        """DeleteObject (idempotent)."""
+    async def delete(
+        self, bucket: Bucket, key: str, version_id: str | None, origin: Origin | None = None
+    ) -> DeleteOutcome:
+        """DeleteObject (idempotent); an event only when something was removed."""
         check_key(key)
         now_ms = self.clock.now_ms()
+        pending = await pending_events(self.events, bucket, key, DELETE_OBJECT, origin, removed)
         outcome = await self.store.delete_object(
-            bucket.id, key, version_id, new_version_id(now_ms), now_ms
+            bucket.id,
+            key,
+            version_id,
+            new_version_id(now_ms),
+            now_ms,
+            outbox=pending.outbox if pending else None,
         )
+        if pending:
+            pending.done()
         self.collector.released(outcome.released_blobs)
         return outcome
 
     async def delete_many(
-        self, bucket: Bucket, items: list[tuple[str, str | None]]
+        self, bucket: Bucket, items: list[tuple[str, str | None]], origin: Origin | None = None
     ) -> list[DeleteOutcome]:
-        """DeleteMultipleObjects: every item in one transaction, in request order."""
+        """DeleteMultipleObjects: every item in one transaction, in request order, with one
+        event per key actually removed."""
         for key, _ in items:
             check_key(key)
         now_ms = self.clock.now_ms()
+        per_key = [
+            await pending_events(self.events, bucket, key, DELETE_OBJECTS, origin, removed)
+            for key, _ in items
+        ]
+        wanted = [p for p in per_key if p is not None]
+        outbox = None
+        if wanted:
+
+            def build(outcomes: list[DeleteOutcome]) -> list[Publication]:
+                built: list[Publication] = []
+                for pending, outcome in zip(per_key, outcomes, strict=True):
+                    if pending is not None:
+                        built.extend(pending.outbox.build(outcome))
+                return built
+
+            outbox = Outbox(build)
         outcomes = await self.store.delete_objects(
-            bucket.id, [(k, v, new_version_id(now_ms)) for k, v in items], now_ms
+            bucket.id, [(k, v, new_version_id(now_ms)) for k, v in items], now_ms, outbox=outbox
         )
+        if outbox is not None:
+            wanted[0].emission.committed(outbox.published)
         for outcome in outcomes:
             self.collector.released(outcome.released_blobs)
         return outcomes
@@ -250,6 +333,7 @@ class ObjectService:
         dest_key: str,
         attrs: ObjectAttrs,
         forbid_overwrite: bool = False,
+        origin: Origin | None = None,
     ) -> WriteOutcome:
         """CopyObject: a new version sharing the source's bytes (hard links, no copy)."""
         check_key(dest_key)
@@ -269,7 +353,9 @@ class ObjectService:
             meta=attrs.meta,
             tags=attrs.tags,
         )
-        return await self.commit_blob(dest_bucket, dest_key, new, forbid_overwrite)
+        return await self.commit_blob(
+            dest_bucket, dest_key, new, forbid_overwrite, origin, COPY_OBJECT
+        )
 
     async def append(
         self,
@@ -281,6 +367,7 @@ class ObjectService:
         expected_size: int | None,
         attrs: ObjectAttrs,
         content_md5: str | None = None,
+        origin: Origin | None = None,
     ) -> WriteOutcome:
         """AppendObject: the new bytes are composed after the current ones without a copy."""
         check_key(key)
@@ -325,13 +412,24 @@ class ObjectService:
             )
         now_ms = self.clock.now_ms()
         try:
+            pending = await pending_events(
+                self.events, bucket, key, APPEND_OBJECT, origin, appended(position)
+            )
             outcome = await self.store.append(
-                bucket.id, key, position, new, new_version_id(now_ms), now_ms
+                bucket.id,
+                key,
+                position,
+                new,
+                new_version_id(now_ms),
+                now_ms,
+                outbox=pending.outbox if pending else None,
             )
         except BaseException:
             if new.blob_id is not None:
                 await self.blobs.delete(new.blob_id)
             raise
+        if pending:
+            pending.done()
         self.collector.released(outcome.released_blobs)
         return outcome
 

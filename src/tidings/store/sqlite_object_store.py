@@ -53,6 +53,10 @@ def _with_outbox(op: Callable[..., T], outbox: Outbox | None) -> Callable[..., T
     return run
 
 
+def _no_change(conn: sqlite3.Connection) -> None:
+    return None
+
+
 class SqliteObjectStore:
     """Buckets, object versions and multipart uploads in the SQLite database."""
 
@@ -170,6 +174,10 @@ class SqliteObjectStore:
         return await self.db.writer.run(
             _with_outbox(ops.delete_objects, outbox), bucket_id, items, now_ms
         )
+
+    async def record_events(self, outbox: Outbox) -> None:
+        """Store events that go with no change of their own (a read's)."""
+        await self.db.writer.run(_with_outbox(_no_change, outbox))
 
     async def update_version(self, seq: int, changes: dict[str, Any]) -> ObjectVersion | None:
         """Change attributes of one version in place."""

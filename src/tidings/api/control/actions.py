@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tidings.api.control.context import Handler
 from tidings.api.control.queues import QUEUE_ACTIONS
+from tidings.api.control.rules import RULE_ACTIONS
 from tidings.api.control.subscriptions import SUBSCRIPTION_ACTIONS
 from tidings.api.control.topics import TOPIC_ACTIONS
 
@@ -17,10 +18,7 @@ ACTIONS: dict[str, Handler] = {
     **QUEUE_ACTIONS,
     **TOPIC_ACTIONS,
     **SUBSCRIPTION_ACTIONS,
-    # --- Event-notification rules: register them here -------------------------------
-    # CreateEventRule, GetEventRule, ListEventRules and DeleteEventRule belong in this
-    # dict (e.g. **EVENT_RULE_ACTIONS from a new tidings.api.control.rules module), with
-    # the rule service added as a field of `tidings.api.control.context.Services`.
+    **RULE_ACTIONS,
 }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tidings.api.control.params import Params
 from tidings.auth.keys import AccessKey
 from tidings.services.queues import QueueService
+from tidings.services.rules import RuleService
 from tidings.services.topics import TopicService
 
 # The JSON `Data` member of a success envelope; None leaves `Data` out.
@@ -20,15 +21,16 @@ OK_DATA = {"Code": 200, "Message": "operation success", "Success": True}
 class Services:
     """The services the control plane calls: the same instances the data plane uses.
 
-    To serve more actions (event rules), add the service here as a field with a default
-    of None, pass it where `tidings.app` builds `ControlApp`, and register the handlers
-    in `tidings.api.control.actions`.
+    To serve more actions, add the service here as a field with a default of None, pass
+    it where `tidings.app` builds `ControlApp`, and register the handlers in
+    `tidings.api.control.actions`.
     """
 
     queues: QueueService
     topics: TopicService
     region: str
     account_id: str
+    rules: RuleService | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,16 @@ from collections.abc import Awaitable, Callable
 from tidings.api.http import Receive, Scope, Send, http_request
 from tidings.api.oss import bucket_handlers, multipart_handlers, object_handlers, post_object
 from tidings.api.oss.call import OssCall, address, decode_path, split_query
+from tidings.api.oss.callback_vars import parse_callback_var
 from tidings.api.oss.context import OssContext, Reply
 from tidings.api.oss.errors import error_response
 from tidings.auth.oss import SignedRequest, authenticate
 from tidings.auth.oss_v1 import SUBRESOURCES_FULL
 from tidings.blobs.base import BlobTooLarge, BodyTooLong, IncompleteBody
 from tidings.errors import ServiceError
+from tidings.events.oss_event import EVENT_STATUS_OK
 from tidings.services import access
+from tidings.services.object_events import ANONYMOUS_PRINCIPAL, Origin
 from tidings.services.object_rules import new_request_id
 
 log = logging.getLogger(__name__)
@@ -161,6 +164,7 @@ class OssApp:
         host = request.headers.get("host", "")
         head = request.method == "HEAD"
         started = time.perf_counter()
+        call: OssCall | None = None
         try:
             # `/health` (no slash, no query) is the readiness probe; a bucket named
             # "health" is still reachable as `/health/`, the form SDKs use.
@@ -177,6 +181,8 @@ class OssApp:
             log.exception("%s %s failed", request.method, request.raw_path)
             internal = ServiceError("InternalError", "We encountered an internal error.")
             reply = self._error(internal, request_id, host, head)
+        if call is not None and call.origin is not None and call.origin.notified:
+            reply.headers.append(("x-oss-event-status", EVENT_STATUS_OK))
         reply.headers.append(("x-oss-request-id", request_id))
         reply.headers.append(("Server", "AliyunOSS"))
         elapsed_ms = int((time.perf_counter() - started) * 1000)
@@ -197,6 +203,14 @@ class OssApp:
             time.time(),
         )
         account = call.auth.key.account_id if call.auth.key is not None else None
+        call.origin = Origin(
+            call.request_id,
+            call.request.client,
+            account or ANONYMOUS_PRINCIPAL,
+            parse_callback_var(
+                call.headers.get("x-oss-callback-var") or call.params.get("callback-var")
+            ),
+        )
         if call.bucket is None:
             if call.method != "GET":
                 raise ServiceError("MethodNotAllowed", "Only GET is allowed on the service.")

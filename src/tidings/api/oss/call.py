@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from tidings.api.http import Receive, Request
 from tidings.auth.oss import Authenticated
 from tidings.errors import ServiceError
+from tidings.services.object_events import Origin
 from tidings.services.objects import check_md5_bytes
 
 # Bodies the server parses in memory (XML documents, form fields) are capped: the
@@ -34,6 +35,8 @@ class OssCall:
     request_id: str
     host: str
     auth: Authenticated = field(default_factory=lambda: Authenticated(None, "anonymous"))
+    # Who the events of this request name; set once the request is authenticated.
+    origin: Origin | None = None
 
     @property
     def headers(self) -> dict[str, str]:

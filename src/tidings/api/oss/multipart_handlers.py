@@ -36,7 +36,8 @@ def _xml(root: str, parts: list[str], headers: list[tuple[str, str]] | None = No
 async def initiate(context: OssContext, call: OssCall) -> Reply:
     """InitiateMultipartUpload."""
     bucket = await _bucket(context, call)
-    upload = await context.multipart.initiate(bucket, _key(call), attrs_from_headers(call, bucket))
+    attrs = attrs_from_headers(call, bucket)
+    upload = await context.multipart.initiate(bucket, _key(call), attrs, call.origin)
     encode = Encoder(call.params.get("encoding-type"))
     return _xml(
         "InitiateMultipartUploadResult",
@@ -62,7 +63,7 @@ async def upload_part(context: OssContext, call: OssCall) -> Reply:
             parsed = parse_range(wanted, source.size, standard=True)
             span = parsed if parsed is not None else span
         part = await context.multipart.copy_part(
-            bucket, _key(call), upload_id, number, source, span[0], span[1]
+            bucket, _key(call), upload_id, number, source, span[0], span[1], call.origin
         )
         headers = [("ETag", quoted(part.etag)), ("x-oss-hash-crc64ecma", str(part.crc64))]
         if source_bucket.versioning:
@@ -80,6 +81,7 @@ async def upload_part(context: OssContext, call: OssCall) -> Reply:
         call.body_stream(),
         expected_size=call.declared_size(),
         content_md5=call.headers.get("content-md5"),
+        origin=call.origin,
     )
     return Reply(200, [("ETag", quoted(part.etag)), ("x-oss-hash-crc64ecma", str(part.crc64))])
 
@@ -122,6 +124,7 @@ async def complete(context: OssContext, call: OssCall) -> Reply:
         requested,
         acl=acl,
         forbid_overwrite=parse_bool(call.headers.get("x-oss-forbid-overwrite")),
+        origin=call.origin,
     )
     version = outcome.version
     encode = Encoder(call.params.get("encoding-type"))
@@ -147,7 +150,7 @@ async def complete(context: OssContext, call: OssCall) -> Reply:
 async def abort(context: OssContext, call: OssCall) -> Reply:
     """AbortMultipartUpload."""
     bucket = await _bucket(context, call)
-    await context.multipart.abort(bucket, _key(call), call.params["uploadId"])
+    await context.multipart.abort(bucket, _key(call), call.params["uploadId"], call.origin)
     return Reply(204)
 
 

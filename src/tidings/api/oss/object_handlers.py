@@ -150,6 +150,7 @@ async def get_object(context: OssContext, call: OssCall) -> Reply:
         headers = [h for h in headers if h[0] not in overrides]
         headers.extend(overrides.items())
     stream = await _primed(context.objects.read(version, start, end))
+    await context.objects.record_read(bucket, version, start, end, call.origin)
     return Reply(status, headers, stream=stream, length=end - start)
 
 
@@ -215,6 +216,7 @@ async def put_or_copy(context: OssContext, call: OssCall) -> Reply:
         attrs=attrs,
         content_md5=call.headers.get("content-md5"),
         forbid_overwrite=parse_bool(call.headers.get("x-oss-forbid-overwrite")),
+        origin=call.origin,
     )
     version = outcome.version
     md5 = base64.b64encode(bytes.fromhex(version.etag)).decode("ascii")
@@ -285,6 +287,7 @@ async def copy_object(context: OssContext, call: OssCall) -> Reply:
         _key(call),
         attrs,
         parse_bool(call.headers.get("x-oss-forbid-overwrite")),
+        call.origin,
     )
     version = outcome.version
     headers = [*_write_headers(bucket, version), ("Content-Type", XML_TYPE)]
@@ -317,6 +320,7 @@ async def append_object(context: OssContext, call: OssCall) -> Reply:
         expected_size=call.declared_size(),
         attrs=attrs_from_headers(call, bucket),
         content_md5=call.headers.get("content-md5"),
+        origin=call.origin,
     )
     version = outcome.version
     headers = [
@@ -329,7 +333,9 @@ async def append_object(context: OssContext, call: OssCall) -> Reply:
 async def delete_object(context: OssContext, call: OssCall) -> Reply:
     """DeleteObject: 204 whatever there was; marker headers only when true."""
     bucket = await _bucket(context, call)
-    outcome = await context.objects.delete(bucket, _key(call), call.params.get("versionId"))
+    outcome = await context.objects.delete(
+        bucket, _key(call), call.params.get("versionId"), call.origin
+    )
     headers: list[tuple[str, str]] = []
     if outcome.marker is not None:
         headers.append(("x-oss-delete-marker", "true"))
@@ -366,7 +372,7 @@ async def delete_multiple(context: OssContext, call: OssCall) -> Reply:
     check_md5_bytes(call.headers["content-md5"], body)
     quiet, items = _delete_request(body)
     bucket = await _bucket(context, call)
-    outcomes = await context.objects.delete_many(bucket, items)
+    outcomes = await context.objects.delete_many(bucket, items, call.origin)
     encode = Encoder(call.params.get("encoding-type"))
     parts = [encode.element()]
     if not quiet:

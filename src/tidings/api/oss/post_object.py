@@ -11,6 +11,7 @@ import time
 from urllib.parse import quote
 
 from tidings.api.oss.call import OssCall
+from tidings.api.oss.callback_vars import form_variables
 from tidings.api.oss.context import OssContext, Reply
 from tidings.api.oss.post_form import read_post_form
 from tidings.api.oss.wire import XML_TYPE, document, el
@@ -18,6 +19,7 @@ from tidings.api.oss.wire import quoted_etag as quoted
 from tidings.auth.oss_policy import authenticate_post, check_conditions
 from tidings.errors import ServiceError, invalid_argument
 from tidings.services import access
+from tidings.services.object_events import ANONYMOUS_PRINCIPAL, Origin
 from tidings.services.object_rules import (
     OBJECT_ACLS,
     STORAGE_CLASSES,
@@ -28,7 +30,7 @@ from tidings.services.object_rules import (
     stored_headers,
     user_meta,
 )
-from tidings.services.objects import ObjectAttrs
+from tidings.services.objects import POST_OBJECT, ObjectAttrs
 
 
 def _attrs(fields: dict[str, str], key: str, file_type: str | None) -> ObjectAttrs:
@@ -71,11 +73,19 @@ async def post_object(context: OssContext, call: OssCall) -> Reply:
     except ServiceError:
         await context.objects.blobs.delete(info.blob_id)
         raise
+    call.origin = Origin(
+        call.request_id,
+        call.request.client,
+        account or ANONYMOUS_PRINCIPAL,
+        form_variables(fields),
+    )
     outcome = await context.objects.commit_blob(
         bucket,
         key,
         context.objects.new_object(bucket, info, attrs),
         parse_bool(fields.get("x-oss-forbid-overwrite")),
+        call.origin,
+        POST_OBJECT,
     )
     version = outcome.version
     headers = [("ETag", quoted(version.etag)), ("x-oss-hash-crc64ecma", str(version.crc64))]
