@@ -29,6 +29,7 @@ from tidings.services.buckets import BucketService
 from tidings.services.deliveries import LedgerService
 from tidings.services.endpoints import HTTP, MAIL, SMS
 from tidings.services.lifecycle import LifecycleRunner
+from tidings.services.lifecycle_events import LifecycleEvents
 from tidings.services.multipart import MultipartService
 from tidings.services.object_events import ObjectEvents
 from tidings.services.objects import ObjectService
@@ -132,7 +133,12 @@ class Tidings:
         self.multipart = MultipartService(
             object_store, self.blobs, self.clock, self.collector, events=self.object_events
         )
-        self.lifecycle = LifecycleRunner(object_store, self.clock, self.collector)
+        self.lifecycle = LifecycleRunner(
+            object_store,
+            self.clock,
+            self.collector,
+            on_action=LifecycleEvents(self.object_events, self.buckets, object_store),
+        )
         self.oss_app = OssApp(
             OssContext(
                 buckets=self.buckets,

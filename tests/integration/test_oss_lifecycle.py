@@ -9,6 +9,7 @@ compares real elapsed time with the server time the action needs.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 import uuid
@@ -177,3 +178,77 @@ def test_cold_archive_restore_completes_on_the_server_clock_then_expires(
     head = bucket.head_object("frozen")
     assert head.headers["x-oss-storage-class"] == "ColdArchive"
     assert "x-oss-restore" not in head.headers
+
+
+def test_lifecycle_actions_and_finished_restores_publish_their_events(
+    fast_server: ServerProcess,
+) -> None:
+    """Transitions report ObjectModified:ChangeStorageClass, expirations
+    ObjectRemoved:DeleteObject (with a negative deltaSize), aborted uploads
+    ObjectRemoved:AbortMultipartUpload, and a finished ColdArchive restore
+    ObjectRestore:FinishRestore — each through the rules like any object event."""
+    from alibabacloud_mns_open20220119 import models
+    from mns.account import Account
+    from mns.queue import QueueMeta
+
+    from tests.integration.control_plane_support import client_for
+
+    bucket = new_bucket(fast_server)
+    queue = Account(fast_server.mns_url, ACCESS_KEY_ID, ACCESS_KEY_SECRET).get_queue("lc-events")
+    queue.create(QueueMeta())
+    client_for(fast_server).create_event_rule(
+        models.CreateEventRuleRequest(
+            product_name="oss",
+            rule_name="lifecycle-events",
+            event_types=[
+                "ObjectModified:ChangeStorageClass",
+                "ObjectRemovedGroup",
+                "FinishRestore",
+            ],
+            match_rules=[[models.EventMatchRule(prefix=f"{bucket.bucket_name}/")]],
+            endpoint=models.CreateEventRuleRequestEndpoint(
+                endpoint_type="queue", endpoint_value="lc-events"
+            ),
+        )
+    )
+    rules = [
+        LifecycleRule("expire", "expire/", expiration=LifecycleExpiration(days=1)),
+        LifecycleRule(
+            "cool", "cool/", storage_transitions=[StorageTransition(days=1, storage_class="IA")]
+        ),
+        LifecycleRule("uploads", "mpu/", abort_multipart_upload=AbortMultipartUpload(days=1)),
+    ]
+    bucket.put_bucket_lifecycle(BucketLifecycle(rules))
+    bucket.put_object("expire/a", b"12345")
+    bucket.put_object("cool/b", b"cool")
+    bucket.init_multipart_upload("mpu/x")
+    bucket.put_object("frozen", b"cold", headers={"x-oss-storage-class": "ColdArchive"})
+    job = RestoreJobParameters(oss2.models.RESTORE_TIER_EXPEDITED)
+    bucket.restore_object("frozen", input=RestoreConfiguration(1, job))
+
+    # At this clock speed a received message is visible again within a millisecond, so
+    # the whole queue is read in batches and events are told apart by name.
+    seen: dict[str, dict[str, object]] = {}
+    deadline = time.monotonic() + DEADLINE
+    while len(seen) < 4 and time.monotonic() < deadline:
+        try:
+            messages = queue.batch_receive_message(16, wait_seconds=1)
+        except Exception:
+            continue
+        for message in messages:
+            record = json.loads(message.message_body)["events"][0]
+            seen[record["eventName"]] = record
+    assert set(seen) == {
+        "ObjectModified:ChangeStorageClass",
+        "ObjectRemoved:DeleteObject",
+        "ObjectRemoved:AbortMultipartUpload",
+        "ObjectRestore:FinishRestore",
+    }
+    removed = seen["ObjectRemoved:DeleteObject"]["oss"]
+    assert isinstance(removed, dict)
+    assert removed["object"]["key"] == "expire/a"
+    assert removed["object"]["deltaSize"] == -5
+    assert removed["ruleId"] == "lifecycle-events"
+    changed = seen["ObjectModified:ChangeStorageClass"]["oss"]
+    assert isinstance(changed, dict)
+    assert changed["object"]["key"] == "cool/b"

@@ -80,6 +80,9 @@ class AppliedAction:
     storage_class: str | None = None
     upload_id: str | None = None
     marker_version_id: str | None = None
+    # The acted-on version's size and ETag, for the event that reports the action.
+    size: int = 0
+    etag: str = ""
 
 
 OnAction = Callable[[AppliedAction], None]
@@ -268,6 +271,8 @@ class LifecycleRunner:
                         change.rule_id,
                         storage_class=change.storage_class,
                         marker_version_id=marker,
+                        size=version.size,
+                        etag=version.etag,
                     )
                     self._report(action, counts)
             if len(batch) < self.batch:
@@ -340,6 +345,13 @@ class LifecycleRunner:
             kinds.append("restore_expired")
         for kind in kinds:
             action = AppliedAction(
-                kind, bucket, before.key, before.version_id, None, before.storage_class
+                kind,
+                bucket,
+                before.key,
+                before.version_id,
+                None,
+                before.storage_class,
+                size=before.size,
+                etag=before.etag,
             )
             self._report(action, counts)
