@@ -25,6 +25,7 @@ remaining deliveries (up to a limit), so the delivered rate covers the whole bac
 Usage::
 
     python bench/topics.py [--quick] [--backend both|tidings|moto] [--output results.json]
+                           [--scenario queue-1|queue-10|http ...]
 
 A full run takes about 2 minutes (4 at most: each backend has a 110 s budget), ``--quick``
 about 45 seconds.
@@ -121,6 +122,7 @@ class Settings:
     drain_limit: float  # seconds a run may wait for its remaining deliveries
     stall: float  # ... or stop waiting when nothing arrived for this long
     backend_budget: float  # seconds one backend may take before remaining runs are skipped
+    scenarios: tuple[str, ...] = ()  # keys of the scenarios to run; empty: all of them
 
 
 FULL = Settings(duration=5.0, drain_limit=20.0, stall=3.0, backend_budget=110.0)
@@ -577,6 +579,13 @@ SCENARIOS = (
 MODES = ("1", "8", "paced")
 
 
+def selected(settings: Settings) -> tuple[Scenario, ...]:
+    """The scenarios a run measures, in their usual order."""
+    if not settings.scenarios:
+        return SCENARIOS
+    return tuple(s for s in SCENARIOS if s.key in settings.scenarios)
+
+
 @dataclasses.dataclass
 class Result:
     """One (backend, scenario, mode) run."""
@@ -734,7 +743,7 @@ class ScenarioRunner:
         self._names = itertools.count()
 
     async def run(self) -> None:
-        for scenario in SCENARIOS:
+        for scenario in selected(self.settings):
             for mode in MODES:
                 label = "paced" if mode == "paced" else f"{mode} publisher(s)"
                 progress(f"{self.backend.name}: {scenario.label}, {label}")
@@ -1081,7 +1090,9 @@ def footnotes(report: Report) -> list[str]:
 
 def render(report: Report) -> None:
     """Print the per-scenario tables, the target checks and the footnotes."""
-    sections = [Section(s.label, TABLE_HEADER, scenario_rows(report, s)) for s in SCENARIOS]
+    sections = [
+        Section(s.label, TABLE_HEADER, scenario_rows(report, s)) for s in selected(report.settings)
+    ]
     width = None if sys.stdout.isatty() else 150
     print_report(sections, check_targets(report.results), footnotes(report), width=width)
 
@@ -1147,6 +1158,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--backend", choices=("both", "tidings", "moto"), default="both", help="what to measure"
     )
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[s.key for s in SCENARIOS],
+        help="run only this scenario (repeatable; default: all)",
+    )
     return parser.parse_args(argv)
 
 
@@ -1155,6 +1172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QUICK if args.quick else FULL
     if args.duration:
         settings = dataclasses.replace(settings, duration=args.duration)
+    if args.scenario:
+        settings = dataclasses.replace(settings, scenarios=tuple(args.scenario))
     backends = ("tidings", "moto") if args.backend == "both" else (args.backend,)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         results, failures = runner.run(run_all(settings, backends))

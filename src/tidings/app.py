@@ -11,8 +11,10 @@ from tidings.api.console.app import ConsoleApp
 from tidings.api.control.app import ControlApp
 from tidings.api.control.context import Services as ControlServices
 from tidings.api.mns.app import PUSH_CERT_PATH, MnsApp
-from tidings.api.oss.app import OssApp
+from tidings.api.oss.callback_app import OssCallbackApp
+from tidings.api.oss.callback_sender import CallbackSender
 from tidings.api.oss.context import OssContext
+from tidings.auth.callback_key import CallbackSigner
 from tidings.auth.keys import KeyRing
 from tidings.auth.push import PushSigner
 from tidings.blobs.local import LocalBlobStore
@@ -27,6 +29,7 @@ from tidings.metrics import Metrics
 from tidings.services.blob_gc import BlobCollector
 from tidings.services.buckets import BucketService
 from tidings.services.deliveries import LedgerService
+from tidings.services.emit import EmitService
 from tidings.services.endpoints import HTTP, MAIL, SMS
 from tidings.services.lifecycle import LifecycleRunner
 from tidings.services.lifecycle_events import LifecycleEvents
@@ -37,9 +40,11 @@ from tidings.services.queues import QueueService
 from tidings.services.rules import RuleService
 from tidings.services.topic_outlets import TopicOutlets
 from tidings.services.topics import TOPIC_RETENTION_SECONDS, EndpointPolicy, TopicService
+from tidings.services.vod_callbacks import VodCallbacks
 from tidings.store.sqlite import SqliteStore
 from tidings.store.sqlite_object_store import SqliteObjectStore
 from tidings.store.sqlite_rules import SqliteRuleStore
+from tidings.store.sqlite_vod_callbacks import SqliteVodCallbackStore
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,24 @@ class Tidings:
             ),
             KeyRing(settings.keys()),
         )
+        # The producer emulator (`tidings emit`, console `/api/emit/`): DirectMail, VOD
+        # and Vision AI events through the rules, plus VOD's own callbacks.
+        self.vod_callbacks = VodCallbacks(
+            SqliteVodCallbackStore(self.store),
+            self.queues,
+            self.clock,
+            allowed_networks=settings.allowed_networks,
+            denied_networks=settings.denied_networks,
+        )
+        self.emitter = EmitService(
+            self.rules,
+            self.topics,
+            self.vod_callbacks,
+            self.clock,
+            settings.region,
+            settings.account_id,
+        )
+        self.console_app.emitter = self.emitter
         self.object_events = ObjectEvents(
             self.rules,
             TopicOutlets(self.topics, self.queues),
@@ -139,7 +162,14 @@ class Tidings:
             self.collector,
             on_action=LifecycleEvents(self.object_events, self.buckets, object_store),
         )
-        self.oss_app = OssApp(
+        # Upload callbacks are signed with a key pair of their own, kept in the data dir.
+        self.callbacks = CallbackSender(
+            CallbackSigner.load_or_create(settings.data_dir / "callback"),
+            timeout=settings.upload_callback_timeout,
+            allowed_networks=settings.allowed_networks,
+            denied_networks=settings.denied_networks,
+        )
+        self.oss_app = OssCallbackApp(
             OssContext(
                 buckets=self.buckets,
                 objects=self.objects,
@@ -148,7 +178,9 @@ class Tidings:
                 clock=self.clock,
                 region=settings.region,
                 domains=settings.oss_domains,
-            )
+            ),
+            self.callbacks,
+            settings.public_oss_url,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._delivering = False
@@ -217,6 +249,7 @@ class Tidings:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.callbacks.close()
         await self.collector.stop()
         await self.blobs.close()
         await self.store.close()

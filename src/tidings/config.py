@@ -58,6 +58,11 @@ class Settings:
     max_buckets: int = 100
     # Virtual-hosted OSS addressing: `<bucket>.<domain>` for each of these domains.
     oss_domains: tuple[str, ...] = ("localhost",)
+    # The OSS listener's URL as upload-callback servers reach it (for the public-key URL
+    # in x-oss-pub-key-url); default: the Host the uploading client used.
+    public_oss_url: str | None = None
+    # Deadline of one upload-callback attempt, in seconds (the cloud's is 5).
+    upload_callback_timeout: float = 5.0
 
     @property
     def default_credentials(self) -> bool:

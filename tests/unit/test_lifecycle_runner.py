@@ -150,7 +150,11 @@ async def test_unversioned_expiration_deletes_on_the_day_and_releases_the_blob(e
     assert await runner.run_pass() == Counter(expire=2)
     assert await env.versions(bucket) == [("other/c", False, True)]
     assert not await env.blob_exists(blob_a)
-    assert env.actions[0] == AppliedAction("expire", bucket.name, "logs/a", "null", "old-logs")
+    # The event of an expiration reports what was removed.
+    assert env.actions[0].size == 4
+    assert env.actions[0] == AppliedAction(
+        "expire", bucket.name, "logs/a", "null", "old-logs", size=4, etag=env.actions[0].etag
+    )
     assert await runner.run_pass() == Counter()
 
 
@@ -357,8 +361,9 @@ async def test_restore_is_written_down_when_ready_and_frozen_after_its_days(env:
     restored = await env.get(bucket, "cold")
     assert restored.restore.state == RESTORED
     assert restored.restore.expiry_ms == env.clock.now_ms() + DAY
-    assert env.actions[-1] == AppliedAction(
-        "restore_done", bucket.name, "cold", "null", None, "ColdArchive"
+    done = env.actions[-1]
+    assert done == AppliedAction(
+        "restore_done", bucket.name, "cold", "null", None, "ColdArchive", size=4, etag=done.etag
     )
     await env.objects.open(bucket, "cold", None, Conditions())
     assert await runner.run_pass() == Counter()

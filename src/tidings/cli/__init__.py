@@ -7,6 +7,7 @@ import click
 from tidings import __version__
 from tidings.cli.bucket import bucket
 from tidings.cli.deliveries import deliveries
+from tidings.cli.emit import emit
 from tidings.cli.object import object_group
 from tidings.cli.queue import queue
 from tidings.cli.serve import serve
@@ -23,6 +24,7 @@ cli.add_command(queue)
 cli.add_command(deliveries)
 cli.add_command(bucket)
 cli.add_command(object_group)
+cli.add_command(emit)
 
 
 def main() -> None:

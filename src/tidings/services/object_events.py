@@ -78,9 +78,11 @@ def appended(position: int) -> Callable[[WriteOutcome], Facts]:
 
 def removed(outcome: DeleteOutcome) -> Facts | None:
     """A delete's facts, or None when nothing was removed (a marker-only delete, or a key
-    that did not exist): such deletes report no event."""
+    that did not exist): such deletes report no event. A delete that created a marker
+    only made the version non-current (`removed` is then the displaced version): on a
+    versioned bucket that reports no ObjectRemoved event (event-sources §2.2)."""
     gone = outcome.removed
-    if gone is None or gone.is_delete_marker:
+    if gone is None or gone.is_delete_marker or outcome.marker_created:
         return None
     return Facts(gone.key, gone.size, -gone.size, gone.etag)
 

@@ -192,6 +192,28 @@ def insert_messages(conn: sqlite3.Connection, queue_id: int, messages: list[NewM
     )
 
 
+def insert_message_if_queue(conn: sqlite3.Connection, queue_id: int, message: NewMessage) -> bool:
+    """Append one message if the queue exists (checked in the same statement)."""
+    cursor = conn.execute(
+        "INSERT INTO messages (queue_id, message_id, body, body_md5, priority, enqueue_ms,"
+        " visible_ms, expire_ms, group_id, properties)"
+        " SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM queues WHERE id = ?",
+        (
+            message.message_id,
+            message.body,
+            message.body_md5,
+            message.priority,
+            message.enqueue_ms,
+            message.visible_ms,
+            message.expire_ms,
+            message.group_id,
+            encode_properties(message.properties),
+            queue_id,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
 def enqueue(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
     """Insert messages into a live queue, or raise `QueueNotExist`."""
     row = conn.execute("SELECT name FROM queues WHERE id = ?", (queue_id,)).fetchone()

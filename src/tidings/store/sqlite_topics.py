@@ -22,7 +22,12 @@ from tidings.models import (
     Topic,
     TopicAttributes,
 )
-from tidings.store.sqlite_ops import decode_properties, encode_properties, insert_messages
+from tidings.store.sqlite_ops import (
+    decode_properties,
+    encode_properties,
+    insert_message_if_queue,
+    insert_messages,
+)
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -34,6 +39,14 @@ _SUBSCRIPTION_COLUMNS = (
 _DELIVERY_COLUMNS = (
     "d.id, d.attempts, m.message_id, m.body, m.body_md5, m.publish_ms, m.expire_ms, m.tag,"
     f" m.attributes, m.group_id, m.properties, {_SUBSCRIPTION_COLUMNS}"
+)
+# The topic's name and its subscriptions (columns as `_SUBSCRIPTION_COLUMNS` without
+# topic id and name), in `list_subscriptions` order; s.id is NULL without any.
+_PUBLISH_TARGETS = (
+    "SELECT t.name, s.id, s.name, s.endpoint, s.filter_tag, s.notify_strategy,"
+    " s.notify_content_format, s.created_s, s.modified_s"
+    " FROM topics t LEFT JOIN subscriptions s ON s.topic_id = t.id WHERE t.id = ?"
+    " ORDER BY s.name"
 )
 _DELIVERY_FROM = (
     " FROM deliveries d JOIN topic_messages m ON m.seq = d.topic_message_seq"
@@ -248,9 +261,13 @@ def publish(
     caller's engine; a restart releases leases, so a crash between this commit and the
     delivery delays it but never loses it. None when the topic is gone.
     """
-    topic = conn.execute("SELECT name FROM topics WHERE id = ?", (topic_id,)).fetchone()
-    if topic is None:
+    # One statement finds the topic (a row even without subscriptions, thanks to the
+    # LEFT JOIN) and its subscriptions: every statement costs the writer a round of
+    # the GIL, which the event loop is competing for.
+    rows = conn.execute(_PUBLISH_TARGETS, (topic_id,)).fetchall()
+    if not rows:
         return None
+    topic_name = rows[0][0]
     cursor = conn.execute(
         "INSERT INTO topic_messages (topic_id, message_id, body, body_md5, tag, attributes,"
         " properties, group_id, publish_ms, expire_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -268,16 +285,18 @@ def publish(
         ),
     )
     seq = cursor.lastrowid
-    matching = [
-        s
-        for s in list_subscriptions(conn, topic_id, "", None, 1_000_000)
-        if s.spec.filter_tag is None or s.spec.filter_tag == message.tag
-    ]
     published = Published()
-    for subscription in matching:
+    for row in rows:
+        if row[1] is None:  # the topic has no subscriptions
+            break
+        filter_tag = row[4]
+        if filter_tag is not None and filter_tag != message.tag:
+            continue
+        subscription = _subscription_from_row((row[1], topic_id, topic_name, *row[2:]))
         handoff = inline.get(subscription.id)
-        if handoff is not None and not _queue_exists(conn, handoff[0]):
-            handoff = None
+        # The queue may have been deleted since the caller looked it up: then the
+        # delivery goes to the engine, which records the failure and retries.
+        delivered = handoff is not None and insert_message_if_queue(conn, *handoff)
         cursor = conn.execute(
             "INSERT INTO deliveries (topic_message_seq, topic_id, subscription_id, topic_name,"
             " subscription_name, endpoint, message_id, state, leased, attempts,"
@@ -287,13 +306,13 @@ def publish(
                 seq,
                 topic_id,
                 subscription.id,
-                topic[0],
+                topic_name,
                 subscription.name,
                 subscription.spec.endpoint,
                 message.message_id,
-                PENDING if handoff is None else DELIVERED,
-                1 if handoff is None else 0,
-                0 if handoff is None else 1,
+                DELIVERED if delivered else PENDING,
+                0 if delivered else 1,
+                1 if delivered else 0,
                 now_ms,
                 now_ms,
                 now_ms,
@@ -301,17 +320,16 @@ def publish(
         )
         delivery_id = cursor.lastrowid
         assert delivery_id is not None
-        if handoff is None:
-            published.deliveries.append(Delivery(delivery_id, 0, topic[0], subscription, message))
+        if not delivered:
+            published.deliveries.append(Delivery(delivery_id, 0, topic_name, subscription, message))
             continue
-        queue_id, queued = handoff
-        insert_messages(conn, queue_id, [queued])
         conn.execute(
             "INSERT INTO delivery_attempts (delivery_id, attempt, at_ms, status, error,"
             " latency_ms) VALUES (?, 1, ?, NULL, NULL, 0)",
             (delivery_id, now_ms),
         )
-        published.filled_queues.add(queue_id)
+        assert handoff is not None
+        published.filled_queues.add(handoff[0])
     return published
 
 

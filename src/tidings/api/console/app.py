@@ -14,6 +14,8 @@ import json
 import logging
 from typing import Any
 
+from tidings.api.console.emit import PREFIX as EMIT_PREFIX
+from tidings.api.console.emit import handle_emit
 from tidings.api.http import (
     BodyTooLarge,
     Receive,
@@ -30,6 +32,7 @@ from tidings.errors import ServiceError, invalid_argument
 from tidings.metrics import CONTENT_TYPE, Metrics
 from tidings.models import DeliveryFilter
 from tidings.services.deliveries import LedgerService
+from tidings.services.emit import EmitService
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class ConsoleApp:
         self.ledger = ledger
         self.keys = keys
         self.metrics = metrics
+        # Set by the app when the producer emulator is wired in (`/api/emit/...`).
+        self.emitter: EmitService | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = await http_request(scope, receive, send)
@@ -133,4 +138,6 @@ class ConsoleApp:
                 raise invalid_argument("The body must be a JSON object.")
             count = await self.ledger.replay(delivery_filter(params))
             return _json(200, {"Replayed": count})
+        if path.startswith(EMIT_PREFIX) and self.emitter is not None:
+            return await handle_emit(self.emitter, request, path)
         raise ServiceError("NotFound", f"No operation answers {method} {request.path}.")

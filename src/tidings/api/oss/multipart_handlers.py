@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings.api.oss.call import OssCall
+from tidings.api.oss.callback import COMPLETE_MULTIPART_UPLOAD, requested_callback, with_callback
 from tidings.api.oss.context import OssContext, Reply
 from tidings.api.oss.object_handlers import (
     attrs_from_headers,
@@ -105,6 +106,7 @@ def _completion(body: bytes) -> list[CompletedPart]:
 
 async def complete(context: OssContext, call: OssCall) -> Reply:
     """CompleteMultipartUpload (or `x-oss-complete-all: yes` with an empty body)."""
+    callback = requested_callback(call)  # a bad one is refused before the upload completes
     bucket = await _bucket(context, call)
     body = await call.read_body()
     requested: list[CompletedPart] | None
@@ -134,7 +136,7 @@ async def complete(context: OssContext, call: OssCall) -> Reply:
         *version_header(bucket, version),
     ]
     location = f"http://{call.host}/{bucket.name}/{version.key}"
-    return _xml(
+    reply = _xml(
         "CompleteMultipartUploadResult",
         [
             encode.element(),
@@ -145,6 +147,7 @@ async def complete(context: OssContext, call: OssCall) -> Reply:
         ],
         headers,
     )
+    return with_callback(call, callback, reply, bucket.name, version, COMPLETE_MULTIPART_UPLOAD)
 
 
 async def abort(context: OssContext, call: OssCall) -> Reply:

@@ -8,6 +8,8 @@ from urllib.parse import unquote
 
 from tidings.api.oss.bucket_handlers import parse_tagging, render_tagging
 from tidings.api.oss.call import OssCall
+from tidings.api.oss.callback import PUT_OBJECT as PUT_OBJECT_CALLBACK
+from tidings.api.oss.callback import requested_callback, with_callback
 from tidings.api.oss.context import OssContext, Reply
 from tidings.api.oss.listing import restore_text
 from tidings.api.oss.ranges import parse_range
@@ -206,6 +208,7 @@ async def put_or_copy(context: OssContext, call: OssCall) -> Reply:
     """PutObject, or CopyObject when `x-oss-copy-source` is present."""
     if "x-oss-copy-source" in call.headers:
         return await copy_object(context, call)
+    callback = requested_callback(call)  # a bad one is refused before anything is stored
     bucket = await _bucket(context, call)
     attrs = attrs_from_headers(call, bucket)
     outcome = await context.objects.put(
@@ -220,7 +223,8 @@ async def put_or_copy(context: OssContext, call: OssCall) -> Reply:
     )
     version = outcome.version
     md5 = base64.b64encode(bytes.fromhex(version.etag)).decode("ascii")
-    return Reply(200, [*_write_headers(bucket, version), ("Content-MD5", md5)])
+    reply = Reply(200, [*_write_headers(bucket, version), ("Content-MD5", md5)])
+    return with_callback(call, callback, reply, bucket.name, version, PUT_OBJECT_CALLBACK)
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:

@@ -11,6 +11,8 @@ import time
 from urllib.parse import quote
 
 from tidings.api.oss.call import OssCall
+from tidings.api.oss.callback import POST_OBJECT as POST_OBJECT_CALLBACK
+from tidings.api.oss.callback import parse_callback, with_callback
 from tidings.api.oss.callback_vars import form_variables
 from tidings.api.oss.context import OssContext, Reply
 from tidings.api.oss.post_form import read_post_form
@@ -66,6 +68,9 @@ async def post_object(context: OssContext, call: OssCall) -> Reply:
         raise invalid_argument("The form needs a key field.")
     key = check_key(raw_key.replace("${filename}", form.file_name))
     attrs = _attrs(fields, key, form.file_content_type)
+    # Parsed before the file is written: a bad callback or variable stores nothing.
+    callback = parse_callback(fields.get("callback"), "callback")
+    variables = form_variables(fields)
     info = await context.objects.write_blob(form.file, None, fields.get("content-md5"))
     try:
         if policy is not None:
@@ -77,7 +82,7 @@ async def post_object(context: OssContext, call: OssCall) -> Reply:
         call.request_id,
         call.request.client,
         account or ANONYMOUS_PRINCIPAL,
-        form_variables(fields),
+        variables,
     )
     outcome = await context.objects.commit_blob(
         bucket,
@@ -91,6 +96,11 @@ async def post_object(context: OssContext, call: OssCall) -> Reply:
     headers = [("ETag", quoted(version.etag)), ("x-oss-hash-crc64ecma", str(version.crc64))]
     if bucket.versioning:
         headers.append(("x-oss-version-id", version.version_id))
+    if callback is not None:
+        # The callback's answer is the response: success_action_* no longer apply.
+        return with_callback(
+            call, callback, Reply(200, headers), bucket.name, version, POST_OBJECT_CALLBACK
+        )
     redirect = fields.get("success_action_redirect")
     if redirect:
         query = "&".join(
