@@ -119,6 +119,8 @@ class DeleteOutcome:
     marker: ObjectVersion | None
     marker_created: bool
     released_blobs: list[str] = field(default_factory=list)
+    # Whether `removed` is gone for good (False: it only became a previous version).
+    permanent: bool = True
 
 
 @dataclass(frozen=True, slots=True)

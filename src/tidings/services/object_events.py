@@ -77,12 +77,12 @@ def appended(position: int) -> Callable[[WriteOutcome], Facts]:
 
 
 def removed(outcome: DeleteOutcome) -> Facts | None:
-    """A delete's facts, or None when nothing was removed (a marker-only delete, or a key
-    that did not exist): such deletes report no event. A delete that created a marker
-    only made the version non-current (`removed` is then the displaced version): on a
-    versioned bucket that reports no ObjectRemoved event (event-sources §2.2)."""
+    """A delete's facts, or None when nothing was removed for good: a key that did not
+    exist, or a versioned delete that only put a marker in front of the current version
+    (event-sources 2.2). On a suspended bucket the marker replaces the `null` version,
+    which is removed: that reports an event."""
     gone = outcome.removed
-    if gone is None or gone.is_delete_marker or outcome.marker_created:
+    if gone is None or gone.is_delete_marker or not outcome.permanent:
         return None
     return Facts(gone.key, gone.size, -gone.size, gone.etag)
 

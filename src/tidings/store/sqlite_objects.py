@@ -431,7 +431,10 @@ def delete_object(
         return DeleteOutcome(current, None, False, released)
     previous, null_id = _displace(conn, bucket, key, now_ms, released)
     marker = _insert_version(conn, bucket_id, key, null_id or marker_version_id, None, now_ms)
-    return DeleteOutcome(previous, marker, True, released)
+    # Suspended versioning removes the `null` version for good; otherwise the current
+    # version only becomes a previous one behind the marker.
+    permanent = null_id is not None and previous is not None and previous.version_id == null_id
+    return DeleteOutcome(previous, marker, True, released, permanent)
 
 
 def delete_objects(
