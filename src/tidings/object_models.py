@@ -79,6 +79,8 @@ class ObjectVersion:
     tags: dict[str, str] = field(default_factory=dict)
     transition_ms: int | None = None
     restore: Restore = field(default_factory=Restore)
+    # The bytes of a small object stored in its row; loaded only for reads.
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class NewObject:
     headers: dict[str, str]
     meta: dict[str, str]
     tags: dict[str, str]
+    # A small object's bytes, stored in its row instead of a blob (blob_id is then None).
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

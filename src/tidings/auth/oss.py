@@ -9,6 +9,7 @@ query, lower-cased headers) and the real Unix time, and gets back who signed it 
 from __future__ import annotations
 
 import email.utils
+import functools
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -149,6 +150,9 @@ def same_signature(expected: str, provided: str) -> bool:
     return hmac.compare_digest(utf8(expected), utf8(provided))
 
 
+# Clients repeat one Date value for a whole second, and parsing costs more than a
+# request's signature check: remember the last few.
+@functools.lru_cache(maxsize=64)
 def parse_time(text: str) -> float | None:
     """Unix seconds of an RFC 1123 date or a `YYYYMMDDTHHMMSSZ` stamp; None if neither."""
     try:
@@ -165,6 +169,7 @@ def parse_time(text: str) -> float | None:
     return parsed.timestamp()
 
 
+@functools.lru_cache(maxsize=64)
 def parse_iso_basic(text: str, what: str) -> float:
     """Unix seconds of a V4 `YYYYMMDDTHHMMSSZ` stamp, or `AccessDenied` naming `what`."""
     try:

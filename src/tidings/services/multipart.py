@@ -198,10 +198,17 @@ class MultipartService:
         return await self._store_part(bucket, key, upload_id, number, info, origin, COPY_PART)
 
     async def _range(self, source: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:
-        if source.blob_id is None or start == end:
+        if start == end:
             return
-        async for chunk in self.blobs.read(source.blob_id, start, end):
-            yield chunk
+        if source.blob_id is not None:
+            async for chunk in self.blobs.read(source.blob_id, start, end):
+                yield chunk
+            return
+        # A small object keeps its bytes in its row.
+        body = source.body or await self.store.read_body(source.seq)
+        if body is None:
+            raise ServiceError("NoSuchKey", "The copy source was removed meanwhile.")
+        yield body[start:end]
 
     async def _store_part(
         self,

@@ -14,7 +14,8 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
-from tidings.blobs.base import BlobInfo, BlobStore
+from tidings.blobs.base import BlobInfo, BlobStore, BodyTooLong, IncompleteBody
+from tidings.blobs.checksums import crc64
 from tidings.clock import Clock
 from tidings.errors import ServiceError, position_not_equal
 from tidings.models import Outbox, Publication
@@ -93,6 +94,11 @@ def _compare_md5(content_md5: str, md5_hex: str) -> None:
         )
 
 
+# Bodies up to this size live in the object's row: a PUT is then one group-committed
+# transaction instead of a file create, fsync, rename and directory fsync, and a GET
+# one read. Larger bodies stream through the blob store.
+INLINE_MAX_BYTES = 64 * 1024
+
 PUT_OBJECT = "ObjectCreated:PutObject"
 POST_OBJECT = "ObjectCreated:PostObject"
 COPY_OBJECT = "ObjectCreated:CopyObject"
@@ -165,10 +171,15 @@ class ObjectService:
         forbid_overwrite: bool = False,
         origin: Origin | None = None,
     ) -> WriteOutcome:
-        """PutObject: stream the body into a blob, then make it the current version."""
+        """PutObject: stream the body into a blob (or, when small, into the object's row),
+        then make it the current version."""
         check_key(key)
-        info = await self.write_blob(body, expected_size, content_md5)
-        new = self.new_object(bucket, info, attrs)
+        if expected_size is not None and expected_size <= INLINE_MAX_BYTES:
+            data, info = await self.read_small(body, expected_size, content_md5)
+            new = replace(self.new_object(bucket, info, attrs), blob_id=None, body=data)
+        else:
+            info = await self.write_blob(body, expected_size, content_md5)
+            new = self.new_object(bucket, info, attrs)
         return await self.commit_blob(bucket, key, new, forbid_overwrite, origin, PUT_OBJECT)
 
     async def commit_blob(
@@ -219,10 +230,18 @@ class ObjectService:
             await self.store.record_events(pending.outbox)
             pending.done()
 
-    async def head(self, bucket: Bucket, key: str, version_id: str | None) -> ObjectVersion:
-        """The version a GET/HEAD addresses; NoSuchKey / NoSuchVersion / MethodNotAllowed."""
+    async def head(
+        self, bucket: Bucket, key: str, version_id: str | None, with_body: bool = False
+    ) -> ObjectVersion:
+        """The version a GET/HEAD addresses; NoSuchKey / NoSuchVersion / MethodNotAllowed.
+
+        `with_body` also loads a small object's bytes, so a GET needs a single read.
+        """
         check_key(key)
-        version = await self.store.get_version(bucket.id, key, version_id)
+        if with_body:
+            version = await self.store.get_version_with_body(bucket.id, key, version_id)
+        else:
+            version = await self.store.get_version(bucket.id, key, version_id)
         if version is None:
             if version_id is None:
                 raise no_such_key(key)
@@ -260,7 +279,7 @@ class ObjectService:
         preconditions: conditions.Conditions,
     ) -> ObjectVersion:
         """The version a GET reads, after checking conditions and archive state."""
-        version = await self.head(bucket, key, version_id)
+        version = await self.head(bucket, key, version_id, with_body=True)
         conditions.check(preconditions, version.etag, version.last_modified_ms)
         self.check_readable(version)
         return version
@@ -269,9 +288,38 @@ class ObjectService:
         self, version: ObjectVersion, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         """Stream bytes [start, end) of a version's body."""
-        if version.blob_id is None:
-            return _empty()
-        return self.blobs.read(version.blob_id, start, end)
+        if version.blob_id is not None:
+            return self.blobs.read(version.blob_id, start, end)
+        return self._read_inline(version, start, end)
+
+    async def _read_inline(
+        self, version: ObjectVersion, start: int, end: int | None
+    ) -> AsyncIterator[bytes]:
+        body = version.body
+        if body is None and version.size > 0:
+            body = await self.store.read_body(version.seq)
+            if body is None:
+                raise no_such_key(version.key)  # overwritten or deleted meanwhile
+        if body:
+            yield body[start:end]
+
+    async def read_small(
+        self, body: AsyncIterator[bytes], expected_size: int, content_md5: str | None
+    ) -> tuple[bytes, BlobInfo]:
+        """A small body read whole (it goes into the object's row), with its checksums."""
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in body:
+            received += len(chunk)
+            if received > expected_size:
+                raise BodyTooLong(expected_size)
+            chunks.append(chunk)
+        if received < expected_size:
+            raise IncompleteBody(expected_size, received)
+        data = b"".join(chunks)
+        info = BlobInfo("", len(data), hashlib.md5(data).hexdigest(), crc64(data))
+        check_md5(content_md5, info)
+        return data, info
 
     async def delete(
         self, bucket: Bucket, key: str, version_id: str | None, origin: Origin | None = None
@@ -339,8 +387,15 @@ class ObjectService:
         check_key(dest_key)
         self.check_readable(source)
         blob_id = None
+        body = None
         if source.blob_id is not None:
             blob_id = (await self.blobs.compose([source.blob_id])).blob_id
+        elif source.size > 0:
+            body = (
+                source.body if source.body is not None else await self.store.read_body(source.seq)
+            )
+            if body is None:
+                raise no_such_key(source.key)  # overwritten or deleted meanwhile
         new = NewObject(
             blob_id=blob_id,
             size=source.size,
@@ -352,6 +407,7 @@ class ObjectService:
             headers=attrs.headers,
             meta=attrs.meta,
             tags=attrs.tags,
+            body=body,
         )
         return await self.commit_blob(
             dest_bucket, dest_key, new, forbid_overwrite, origin, COPY_OBJECT
@@ -446,8 +502,3 @@ class ObjectService:
         if updated is None:
             raise no_such_key(version.key)
         return updated
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator

@@ -102,6 +102,16 @@ class SqliteObjectStore:
 
     # -- versions --------------------------------------------------------------------------
 
+    async def get_version_with_body(
+        self, bucket_id: int, key: str, version_id: str | None
+    ) -> ObjectVersion | None:
+        """Like `get_version`, with a small object's bytes loaded."""
+        return await self.db.read(ops.get_version_with_body, bucket_id, key, version_id)
+
+    async def read_body(self, seq: int) -> bytes | None:
+        """The bytes a small object keeps in its row."""
+        return await self.db.read(ops.read_body, seq)
+
     async def get_version(
         self, bucket_id: int, key: str, version_id: str | None
     ) -> ObjectVersion | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 from tidings.errors import ServiceError, position_not_equal
 from tidings.object_models import (
     APPENDABLE,
+    NORMAL,
     NULL_VERSION,
     VERSIONING_ENABLED,
     VERSIONING_NEVER,
@@ -238,6 +240,30 @@ def current_version(conn: sqlite3.Connection, bucket_id: int, key: str) -> Objec
     return version_from_row(row) if row else None
 
 
+def read_body(conn: sqlite3.Connection, seq: int) -> bytes | None:
+    """The bytes a small object keeps in its row (None: it has a blob, or is gone)."""
+    row = conn.execute("SELECT body FROM object_versions WHERE id = ?", (seq,)).fetchone()
+    return bytes(row[0]) if row is not None and row[0] is not None else None
+
+
+def get_version_with_body(
+    conn: sqlite3.Connection, bucket_id: int, key: str, version_id: str | None
+) -> ObjectVersion | None:
+    """Like `get_version`, with a small object's bytes loaded (one read for a GET)."""
+    where = "is_current = 1" if version_id is None else "version_id = ?"
+    args: tuple[Any, ...] = (bucket_id, key) if version_id is None else (bucket_id, key, version_id)
+    row = conn.execute(
+        f"SELECT {VERSION_COLUMNS}, body FROM object_versions"
+        f" WHERE bucket_id = ? AND key = ? AND {where}",
+        args,
+    ).fetchone()
+    if row is None:
+        return None
+    version = version_from_row(row)
+    body = row[len(row) - 1]
+    return replace(version, body=bytes(body)) if body is not None else version
+
+
 def get_version(
     conn: sqlite3.Connection, bucket_id: int, key: str, version_id: str | None
 ) -> ObjectVersion | None:
@@ -267,39 +293,64 @@ def _insert_version(
     new: NewObject | None,
     now_ms: int,
 ) -> ObjectVersion:
-    """Insert a current version (or a delete marker when `new` is None)."""
+    """Insert a current version (or a delete marker when `new` is None).
+
+    The version is built from what was inserted rather than read back: every statement
+    costs the writer a round of the GIL, which the event loop is competing for.
+    """
     if new is None:
         cursor = conn.execute(
             "INSERT INTO object_versions (bucket_id, key, version_id, is_current,"
             " is_delete_marker, last_modified_ms) VALUES (?, ?, ?, 1, 1, ?)",
             (bucket_id, key, version_id, now_ms),
         )
-    else:
-        cursor = conn.execute(
-            "INSERT INTO object_versions (bucket_id, key, version_id, is_current, blob_id,"
-            " size, etag, crc64, object_type, storage_class, acl, last_modified_ms, headers,"
-            " meta, tags) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                bucket_id,
-                key,
-                version_id,
-                new.blob_id,
-                new.size,
-                new.etag,
-                str(new.crc64),
-                new.object_type,
-                new.storage_class,
-                new.acl,
-                now_ms,
-                json.dumps(new.headers),
-                json.dumps(new.meta),
-                json.dumps(new.tags),
-            ),
-        )
-    row = conn.execute(
-        f"SELECT {VERSION_COLUMNS} FROM object_versions WHERE id = ?", (cursor.lastrowid,)
-    ).fetchone()
-    return version_from_row(row)
+        assert cursor.lastrowid is not None
+        return ObjectVersion(
+            cursor.lastrowid, bucket_id, key, version_id, True, True, None, 0, "", 0,
+            NORMAL, "Standard", "default", now_ms,
+        )  # fmt: skip
+    cursor = conn.execute(
+        "INSERT INTO object_versions (bucket_id, key, version_id, is_current, blob_id, size,"
+        " etag, crc64, object_type, storage_class, acl, last_modified_ms, headers, meta, tags,"
+        " body) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            bucket_id,
+            key,
+            version_id,
+            new.blob_id,
+            new.size,
+            new.etag,
+            str(new.crc64),
+            new.object_type,
+            new.storage_class,
+            new.acl,
+            now_ms,
+            json.dumps(new.headers),
+            json.dumps(new.meta),
+            json.dumps(new.tags),
+            new.body,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return ObjectVersion(
+        seq=cursor.lastrowid,
+        bucket_id=bucket_id,
+        key=key,
+        version_id=version_id,
+        is_current=True,
+        is_delete_marker=False,
+        blob_id=new.blob_id,
+        size=new.size,
+        etag=new.etag,
+        crc64=new.crc64,
+        object_type=new.object_type,
+        storage_class=new.storage_class,
+        acl=new.acl,
+        last_modified_ms=now_ms,
+        headers=dict(new.headers),
+        meta=dict(new.meta),
+        tags=dict(new.tags),
+    )
 
 
 def _displace(
@@ -315,16 +366,22 @@ def _displace(
     None (the caller generates one) when versioning is enabled, else `null`, in which
     case any existing `null` version is removed for good.
     """
-    current = current_version(conn, bucket.id, key)
+    rows = conn.execute(
+        f"SELECT {VERSION_COLUMNS} FROM object_versions WHERE bucket_id = ? AND key = ?"
+        " AND (is_current = 1 OR version_id = ?)",
+        (bucket.id, key, NULL_VERSION),
+    ).fetchall()
+    found = [version_from_row(row) for row in rows]
+    current = next((v for v in found if v.is_current), None)
+    null = next((v for v in found if v.version_id == NULL_VERSION), None)
     if bucket.versioning == VERSIONING_ENABLED:
         version_id = None
     else:
         version_id = NULL_VERSION
-        null = get_version(conn, bucket.id, key, NULL_VERSION)
         if null is not None:
             conn.execute("DELETE FROM object_versions WHERE id = ?", (null.seq,))
             _release(conn, null.blob_id, released)
-    if current is not None:
+    if current is not None and not (version_id is not None and current is null):
         conn.execute(
             "UPDATE object_versions SET is_current = 0, noncurrent_since_ms = ?"
             " WHERE id = ? AND is_current = 1",
@@ -392,7 +449,7 @@ def append(
     _release(conn, current.blob_id, released)
     conn.execute(
         "UPDATE object_versions SET blob_id = ?, size = ?, etag = ?, crc64 = ?,"
-        " last_modified_ms = ? WHERE id = ?",
+        " last_modified_ms = ?, body = NULL WHERE id = ?",
         (new.blob_id, new.size, new.etag, str(new.crc64), now_ms, current.seq),
     )
     updated = get_version(conn, bucket_id, key, current.version_id)

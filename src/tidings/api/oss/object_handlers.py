@@ -114,11 +114,15 @@ def _conditions(call: OssCall, prefix: str = "") -> conditions.Conditions:
     )
 
 
-async def _readable(context: OssContext, call: OssCall, bucket: Bucket) -> ObjectVersion:
+async def _readable(
+    context: OssContext, call: OssCall, bucket: Bucket, with_body: bool = False
+) -> ObjectVersion:
     """The addressed version, once the caller may read it (the object's ACL counts)."""
     account = _account(call)
     try:
-        version = await context.objects.head(bucket, _key(call), call.params.get("versionId"))
+        version = await context.objects.head(
+            bucket, _key(call), call.params.get("versionId"), with_body
+        )
     except ServiceError:
         access.require(account, bucket, None, write=False)
         raise
@@ -131,7 +135,7 @@ async def get_object(context: OssContext, call: OssCall) -> Reply:
     if call.has("x-oss-process"):
         raise ServiceError("NotImplemented", "Image processing (x-oss-process) is not built yet.")
     bucket = await _bucket(context, call)
-    version = await _readable(context, call, bucket)
+    version = await _readable(context, call, bucket, with_body=True)
     conditions.check(_conditions(call), version.etag, version.last_modified_ms)
     context.objects.check_readable(version)
     headers = object_headers(context, bucket, version)
@@ -151,6 +155,9 @@ async def get_object(context: OssContext, call: OssCall) -> Reply:
     if overrides:
         headers = [h for h in headers if h[0] not in overrides]
         headers.extend(overrides.items())
+    if version.body is not None:  # a small object read with its row: no stream needed
+        await context.objects.record_read(bucket, version, start, end, call.origin)
+        return Reply(status, headers, version.body[start:end])
     stream = await _primed(context.objects.read(version, start, end))
     await context.objects.record_read(bucket, version, start, end, call.origin)
     return Reply(status, headers, stream=stream, length=end - start)
