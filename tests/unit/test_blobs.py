@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tidings.blobs import (
     CHUNK_SIZE,
+    READ_CHUNK_SIZE,
     BlobNotFound,
     BlobStore,
     BlobTooLarge,
@@ -93,7 +94,7 @@ async def test_round_trip(store: LocalBlobStore, size: int, step: int) -> None:
     assert info.part_count == 0
     assert info.etag == hashlib.md5(data).hexdigest().upper()
     chunks = [chunk async for chunk in store.read(info.blob_id)]
-    assert all(0 < len(chunk) <= CHUNK_SIZE for chunk in chunks)
+    assert all(0 < len(chunk) <= READ_CHUNK_SIZE for chunk in chunks)
     assert b"".join(chunks) == data
     assert await store.stat(info.blob_id) == info
     assert await store.exists(info.blob_id)

@@ -2,6 +2,7 @@
 
 from tidings.blobs.base import (
     CHUNK_SIZE,
+    READ_CHUNK_SIZE,
     BlobError,
     BlobInfo,
     BlobNotFound,
@@ -18,6 +19,7 @@ from tidings.blobs.local import LocalBlobStore
 
 __all__ = [
     "CHUNK_SIZE",
+    "READ_CHUNK_SIZE",
     "BlobError",
     "BlobInfo",
     "BlobNotFound",

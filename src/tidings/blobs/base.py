@@ -21,6 +21,9 @@ from typing import Protocol, runtime_checkable
 # chunks of this size: large enough that a thread hop per chunk costs little next to the
 # I/O, small enough that memory per stream stays around two chunks.
 CHUNK_SIZE = 1024 * 1024
+# Reads hand out larger chunks: each costs a thread hop and an ASGI send, which at 1 MiB
+# held a download to about half of what the disk can read.
+READ_CHUNK_SIZE = 4 * CHUNK_SIZE
 
 # Blob ids are 32 lower-case hex characters (128 random bits). Anything else is refused
 # before it gets near the filesystem.
@@ -163,7 +166,7 @@ class BlobStore(Protocol):
     def read(self, blob_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Stream bytes [start, end) of a blob (end exclusive, None = to the end).
 
-        Chunks are at most CHUNK_SIZE bytes. Errors (BlobNotFound, InvalidRange) are
+        Chunks are at most READ_CHUNK_SIZE bytes. Errors (BlobNotFound, InvalidRange) are
         raised by the first iteration, so an HTTP layer should pull the first chunk
         before sending its headers. Once the first chunk has arrived the stream completes
         even if the blob is deleted meanwhile.

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from tidings.blobs.base import (
     BLOB_ID_PATTERN,
     CHUNK_SIZE,
+    READ_CHUNK_SIZE,
     BlobInfo,
     BlobTooLarge,
     BodyTooLong,
@@ -298,13 +299,15 @@ class LocalBlobStore:
             position = start
             running = None
             if position < stop:
-                running = self._submit(opened.read, position, min(CHUNK_SIZE, stop - position))
+                running = self._submit(opened.read, position, min(READ_CHUNK_SIZE, stop - start))
             while running is not None:
                 data: bytes = await asyncio.shield(running)
                 position += len(data)
                 running = None
                 if position < stop:
-                    running = self._submit(opened.read, position, min(CHUNK_SIZE, stop - position))
+                    running = self._submit(
+                        opened.read, position, min(READ_CHUNK_SIZE, stop - position)
+                    )
                 yield data
         finally:
             # No awaiting here: this also runs when an abandoned generator is closed. A
