@@ -15,7 +15,8 @@ class Notifier:
     """Per-queue wake-ups for long-polling receivers."""
 
     def __init__(self) -> None:
-        self._waiters: defaultdict[int, set[asyncio.Future[None]]] = defaultdict(set)
+        # Waiters in arrival order (a dict keeps it), so the longest-waiting wakes first.
+        self._waiters: defaultdict[int, dict[asyncio.Future[None], None]] = defaultdict(dict)
         self.closed = False
 
     def subscribe(self, queue_id: int) -> asyncio.Future[None]:
@@ -24,20 +25,33 @@ class Notifier:
         if self.closed:
             future.set_result(None)
         else:
-            self._waiters[queue_id].add(future)
+            self._waiters[queue_id][future] = None
         return future
 
     def unsubscribe(self, queue_id: int, future: asyncio.Future[None]) -> None:
         """Forget a waiter (after it woke or timed out)."""
         waiters = self._waiters.get(queue_id)
         if waiters is not None:
-            waiters.discard(future)
+            waiters.pop(future, None)
             if not waiters:
                 del self._waiters[queue_id]
 
-    def notify(self, queue_id: int) -> None:
-        """Wake every receiver waiting on `queue_id`."""
-        for future in self._waiters.pop(queue_id, ()):
+    def notify(self, queue_id: int, count: int | None = None) -> None:
+        """Wake receivers waiting on `queue_id`: `count` of them (as many as messages
+        arrived), or all. Waking more than there are messages only makes the others run
+        an empty receive through the store's writer; a woken receiver always goes on to
+        receive, so nothing is left unclaimed while others sleep."""
+        waiters = self._waiters.get(queue_id)
+        if not waiters:
+            return
+        if count is None or count >= len(waiters):
+            woken = list(waiters)
+            del self._waiters[queue_id]
+        else:
+            woken = list(waiters)[:count]
+            for future in woken:
+                del waiters[future]
+        for future in woken:
             if not future.done():
                 future.set_result(None)
 

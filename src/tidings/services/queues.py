@@ -288,7 +288,7 @@ class QueueService:
                     self._forget(name)
                     raise queue_not_exist(name) from None
                 raise
-            self.notifier.notify(queue.id)
+            self.notifier.notify(queue.id, len(accepted))
         return outcomes
 
     # -- receiving ----------------------------------------------------------------------

@@ -91,7 +91,7 @@ class TopicOutlets:
         deliveries: list[Delivery] = []
         for result in published:
             for queue_id in result.filled_queues:
-                self.queues.notifier.notify(queue_id)
+                self.queues.notifier.notify(queue_id, 1)
             deliveries.extend(result.deliveries)
         if deliveries:
             self.topics.on_published(deliveries)

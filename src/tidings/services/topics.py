@@ -348,7 +348,7 @@ class TopicService:
             raise ServiceError("TopicNotExist", f"The topic {topic_name} does not exist.")
         if self.queues is not None:
             for queue_id in published.filled_queues:
-                self.queues.notifier.notify(queue_id)
+                self.queues.notifier.notify(queue_id, 1)
         if published.deliveries:
             self.on_published(published.deliveries)
         return message
