@@ -557,3 +557,25 @@ def test_list_event_rules_pages_and_filters(own: Plane, own_queue: str) -> None:
         for product, name in own.all_rules():
             own.delete(name, product)
         own.account.get_topic(topic).delete()
+
+
+def test_a_rule_with_an_endpoint_subscribe_would_refuse_is_refused_up_front(
+    server: ServerProcess,
+) -> None:
+    """An HTTP endpoint Subscribe refuses (credentials in the URL) is refused when the
+    rule is created, not on every upload that matches it later."""
+    with pytest.raises(ClientException) as caught:
+        client_for(server).create_event_rule(
+            m.CreateEventRuleRequest(
+                product_name="oss",
+                rule_name=f"creds-{uuid.uuid4().hex[:8]}",
+                event_types=["PutObject"],
+                match_rules=[[m.EventMatchRule(prefix=f"b-{uuid.uuid4().hex[:8]}/")]],
+                endpoints=[
+                    m.CreateEventRuleRequestEndpoints(
+                        endpoint_type="http", endpoint_value="http://u:p@127.0.0.1:1/x"
+                    )
+                ],
+            )
+        )
+    assert caught.value.code == "EndpointInvalid"

@@ -10,6 +10,7 @@ from tidings.cli.deliveries import deliveries
 from tidings.cli.emit import emit
 from tidings.cli.object import object_group
 from tidings.cli.queue import queue
+from tidings.cli.rule import rule
 from tidings.cli.serve import serve
 
 
@@ -25,6 +26,7 @@ cli.add_command(deliveries)
 cli.add_command(bucket)
 cli.add_command(object_group)
 cli.add_command(emit)
+cli.add_command(rule)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tidings.object_models import NULL_VERSION
 from tidings.services.buckets import BucketService
 from tidings.services.lifecycle import AppliedAction
 from tidings.services.object_events import Facts, ObjectEvents, Origin, pending_events
@@ -36,9 +37,13 @@ def event_of(action: AppliedAction) -> tuple[str, Facts] | None:
     marker added or removed, a restored copy expiring, an Archive restore)."""
     if action.kind in ("transition", "transition_noncurrent"):
         return CHANGE_STORAGE_CLASS, Facts(action.key, action.size, 0, action.etag)
-    if action.kind == "expire_noncurrent" or (
-        action.kind == "expire" and action.marker_version_id is None
-    ):
+    # An expiration removes the object for good without versioning, and with versioning
+    # suspended when the current version was the `null` one (the `null` marker takes
+    # its place); otherwise it only puts a marker in front, which reports nothing.
+    gone_for_good = action.marker_version_id is None or (
+        action.marker_version_id == NULL_VERSION and action.version_id == NULL_VERSION
+    )
+    if action.kind == "expire_noncurrent" or (action.kind == "expire" and gone_for_good):
         return LIFECYCLE_DELETE, Facts(action.key, action.size, -action.size, action.etag)
     if action.kind == "abort_multipart":
         return ABORT_UPLOAD, Facts(action.key, 0, 0, "")

@@ -113,6 +113,9 @@ class RuleService:
                 notify_strategy=RULE_NOTIFY_STRATEGY,
                 notify_content_format="SIMPLIFIED",
             )
+            # The same checks as Subscribe (URL form, administrator's network rules): an
+            # endpoint the delivery could never use must be refused now, not per upload.
+            await self.topics.check_endpoint(spec)
             name = auto_subscription_name(rule.product, rule.name, index, digits)
             subscriptions.append((name, spec))
         name = auto_topic_name(rule.product, rule.name, digits)

@@ -217,6 +217,10 @@ class TopicService:
 
     # -- subscriptions --------------------------------------------------------------------
 
+    async def check_endpoint(self, spec: SubscriptionSpec) -> None:
+        """Refuse an endpoint Subscribe would refuse (form, kind enabled, network rules)."""
+        await self._check_endpoint(spec)
+
     async def _check_endpoint(self, spec: SubscriptionSpec) -> None:
         endpoint = parse_endpoint(spec.endpoint)
         if spec.notify_content_format not in FORMATS_BY_KIND[endpoint.kind]:
