@@ -174,6 +174,9 @@ class NewTopicMessage:
     attributes: tuple[tuple[str, str], ...] = ()
     group_id: str | None = None
     properties: tuple[Property, ...] = ()
+    # Deliveries of messages sharing a key go to each subscription in publish order
+    # (OSS events: `bucket/key`); None for ordinary publishes.
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

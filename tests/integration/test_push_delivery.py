@@ -623,8 +623,11 @@ def test_exponential_decay_retry_keeps_retrying_every_512_seconds_for_a_day(
     assert 170 <= len(pushes) <= 177
     gaps = server_gaps(pushes, speed)
     # One by one the gaps are noisy (a receiver thread scheduled late makes one long
-    # gap and a short next one); on average they must be 512 s.
-    assert all(380 <= gap <= 650 for gap in gaps[9:]), gaps[9:]
+    # gap and a short next one; at this speed a 100 ms stall of a shared 2-core machine,
+    # a WAL checkpoint say, is 250 server seconds); on average they must be 512 s, and
+    # all but a few must be close to it.
+    outliers = [gap for gap in gaps[9:] if not 380 <= gap <= 650]
+    assert len(outliers) <= len(gaps[9:]) // 20, (outliers, gaps[9:])
     assert 505 <= statistics.mean(gaps[9:]) <= 545, statistics.mean(gaps[9:])
     last = (pushes[-1].at - published_at) * speed  # server seconds after publishing
     assert last <= 86400 + 30, "an attempt came after the message expired"

@@ -202,6 +202,9 @@ class DeliveryEngine:
         latency_ms = int((time.monotonic() - started) * 1000)
         result = self._result(delivery, outcome, at_ms, latency_ms)
         await self._record([result])
+        if delivery.message.ordering_key is not None and result.next_attempt_ms is None:
+            # Done (or given up): a later delivery of the same key may be waiting for it.
+            self._wake.set()
 
     async def _record(self, results: list[AttemptResult]) -> None:
         try:
@@ -248,5 +251,7 @@ class DeliveryEngine:
                 return
             for queue_id in filled:
                 self.queues.notifier.notify(queue_id)
-            if len(filled) < len({h.queue_id for h in handoffs}):
-                self._wake.set()
+            if len(filled) < len({h.queue_id for h in handoffs}) or any(
+                d.message.ordering_key is not None for d in batch
+            ):
+                self._wake.set()  # retries due, or ordered successors may go now

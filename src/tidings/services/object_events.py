@@ -129,7 +129,13 @@ class Emission:
                 x_vars=self.origin.x_vars,
             )
             publications.append(
-                outlet.publication(message_body(event), now_ms, events.account_id, events.queues)
+                outlet.publication(
+                    message_body(event),
+                    now_ms,
+                    events.account_id,
+                    events.queues,
+                    ordering_key=f"{self.bucket.name}/{facts.key}",
+                )
             )
         return publications
 

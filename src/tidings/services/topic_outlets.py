@@ -40,15 +40,24 @@ class TopicOutlet:
     queues: dict[int, Queue] = field(default_factory=dict)
 
     def publication(
-        self, body: str, now_ms: int, account_id: str, queues: QueueService
+        self,
+        body: str,
+        now_ms: int,
+        account_id: str,
+        queues: QueueService,
+        ordering_key: str | None = None,
     ) -> Publication:
-        """The message and its rendered queue notifications (pure; safe in the writer)."""
+        """The message and its rendered queue notifications (pure; safe in the writer).
+
+        Messages with the same `ordering_key` reach each subscription in publish order.
+        """
         message = NewTopicMessage(
             message_id=message_id(),
             body=body,
             body_md5=body_md5(body),
             publish_ms=now_ms,
             expire_ms=now_ms + TOPIC_RETENTION_SECONDS * 1000,
+            ordering_key=ordering_key,
         )
         inline: dict[int, tuple[int, NewMessage]] = {}
         for subscription in self.subscriptions:

@@ -38,7 +38,7 @@ _SUBSCRIPTION_COLUMNS = (
 )
 _DELIVERY_COLUMNS = (
     "d.id, d.attempts, m.message_id, m.body, m.body_md5, m.publish_ms, m.expire_ms, m.tag,"
-    f" m.attributes, m.group_id, m.properties, {_SUBSCRIPTION_COLUMNS}"
+    f" m.attributes, m.group_id, m.properties, {_SUBSCRIPTION_COLUMNS}, d.ordering_key"
 )
 # The topic's name and its subscriptions (columns as `_SUBSCRIPTION_COLUMNS` without
 # topic id and name), in `list_subscriptions` order; s.id is NULL without any.
@@ -75,8 +75,9 @@ def _delivery_from_row(row: tuple[Any, ...]) -> Delivery:
         attributes=attributes,
         group_id=row[9],
         properties=decode_properties(row[10]),
+        ordering_key=row[-1],
     )
-    subscription = _subscription_from_row(row[11:])
+    subscription = _subscription_from_row(row[11:-1])
     return Delivery(row[0], row[1], subscription.topic_name, subscription, message)
 
 
@@ -293,15 +294,20 @@ def publish(
         if filter_tag is not None and filter_tag != message.tag:
             continue
         subscription = _subscription_from_row((row[1], topic_id, topic_name, *row[2:]))
-        handoff = inline.get(subscription.id)
+        # An ordered message behind a pending one of the same key waits for it: stored
+        # unleased, the scheduler's claim lets it go once its predecessor is done.
+        blocked = message.ordering_key is not None and _has_pending_predecessor(
+            conn, subscription.id, message.ordering_key
+        )
+        handoff = None if blocked else inline.get(subscription.id)
         # The queue may have been deleted since the caller looked it up: then the
         # delivery goes to the engine, which records the failure and retries.
         delivered = handoff is not None and insert_message_if_queue(conn, *handoff)
         cursor = conn.execute(
             "INSERT INTO deliveries (topic_message_seq, topic_id, subscription_id, topic_name,"
             " subscription_name, endpoint, message_id, state, leased, attempts,"
-            " next_attempt_ms, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?)",
+            " next_attempt_ms, created_ms, updated_ms, ordering_key) VALUES (?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 seq,
                 topic_id,
@@ -311,15 +317,18 @@ def publish(
                 subscription.spec.endpoint,
                 message.message_id,
                 DELIVERED if delivered else PENDING,
-                0 if delivered else 1,
+                0 if delivered or blocked else 1,
                 1 if delivered else 0,
                 now_ms,
                 now_ms,
                 now_ms,
+                message.ordering_key,
             ),
         )
         delivery_id = cursor.lastrowid
         assert delivery_id is not None
+        if blocked:
+            continue
         if not delivered:
             published.deliveries.append(Delivery(delivery_id, 0, topic_name, subscription, message))
             continue
@@ -331,6 +340,25 @@ def publish(
         assert handoff is not None
         published.filled_queues.add(handoff[0])
     return published
+
+
+def _has_pending_predecessor(conn: sqlite3.Connection, subscription_id: int, key: str) -> bool:
+    """Whether a delivery of the same subscription and ordering key is still pending."""
+    row = conn.execute(
+        "SELECT 1 FROM deliveries WHERE subscription_id = ? AND ordering_key = ? AND state = ?"
+        " LIMIT 1",
+        (subscription_id, key, PENDING),
+    ).fetchone()
+    return row is not None
+
+
+# A pending delivery may go unless an earlier one of its subscription and ordering key
+# is pending too (the claim and the scheduler's next wake-up both apply it).
+_NOT_BLOCKED = (
+    " AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
+    " WHERE p.subscription_id = d.subscription_id AND p.ordering_key = d.ordering_key"
+    " AND p.state = d.state AND p.id < d.id))"
+)
 
 
 def _queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
@@ -358,7 +386,7 @@ def claim_due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[Deliver
     """Lease up to `limit` pending deliveries that are due, oldest due first."""
     rows = conn.execute(
         f"SELECT {_DELIVERY_COLUMNS}{_DELIVERY_FROM}"
-        " WHERE d.state = ? AND d.leased = 0 AND d.next_attempt_ms <= ?"
+        f" WHERE d.state = ? AND d.leased = 0 AND d.next_attempt_ms <= ?{_NOT_BLOCKED}"
         " ORDER BY d.next_attempt_ms, d.id LIMIT ?",
         (PENDING, now_ms, limit),
     ).fetchall()
@@ -373,7 +401,9 @@ def claim_due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[Deliver
 def next_due_ms(conn: sqlite3.Connection) -> int | None:
     """When the next unleased pending delivery is due, if any."""
     row = conn.execute(
-        "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state = ? AND leased = 0", (PENDING,)
+        f"SELECT MIN(d.next_attempt_ms) FROM deliveries d WHERE d.state = ? AND d.leased = 0"
+        f"{_NOT_BLOCKED}",
+        (PENDING,),
     ).fetchone()
     return row[0] if row is not None else None
 
