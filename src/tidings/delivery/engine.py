@@ -5,6 +5,13 @@ to this process in the same transaction). Retries, replays and anything a restar
 released come from the store through a scheduler loop that sleeps until the next one
 is due. Every attempt is recorded before its delivery moves on, so the ledger is
 complete and a crash repeats at most the attempts in flight.
+
+Deliveries with an ordering key (an object's events) go to each subscription one at a
+time, in publish order. The store enforces it: a publish leaves a delivery whose key
+has an earlier pending delivery unleased (so it never reaches this engine's memory),
+and the claim skips it until that one is done. The engine wakes the scheduler when an
+ordered delivery is done, and, as a guard, hands back (rather than starts) a delivery
+whose subscription and key are already being attempted here.
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ class DeliveryEngine:
         self._queue_batch: list[Delivery] = []
         self._runner: asyncio.Task[None] | None = None
         self._full = False
+        # (subscription id, ordering key) of the ordered deliveries being attempted here.
+        self._busy_keys: set[tuple[int, str]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -89,19 +98,45 @@ class DeliveryEngine:
 
         Past `max_in_flight`, the leases go back to the store instead, and the scheduler
         claims them as capacity frees: a dead endpoint under sustained publishing cannot
-        make memory grow without bound.
+        make memory grow without bound. An ordered delivery whose subscription and key
+        are already being attempted here goes back too: the store's claim holds it until
+        its predecessor is done, so it can neither overtake it nor sit in memory while
+        that one waits for a retry.
         """
         room = max(0, self.max_in_flight - len(self._tasks) - len(self._queue_batch))
-        for delivery in deliveries[:room]:
+        back: list[Delivery] = []
+        for delivery in deliveries:
+            busy = _busy_key(delivery)
+            if room == 0 or (busy is not None and busy in self._busy_keys):
+                back.append(delivery)
+                continue
+            if busy is not None:
+                self._busy_keys.add(busy)
+            room -= 1
             self._start(delivery)
-        if len(deliveries) > room:
-            self._track(self._hand_back(deliveries[room:]))
+        if back:
+            self._track(self._hand_back(back))
 
     async def _hand_back(self, deliveries: list[Delivery]) -> None:
         try:
             await self.store.release_deliveries([d.id for d in deliveries])
         except Exception:
             log.exception("could not hand %d deliveries back to the store", len(deliveries))
+            return
+        if any(d.message.ordering_key is not None for d in deliveries):
+            # Their predecessor may have finished before this release committed, and
+            # then its wake-up found nothing to claim: look again.
+            self._wake.set()
+
+    def _done(self, delivery: Delivery, final: bool) -> None:
+        """Forget an ordered delivery's attempt; after its last one, let its successor go."""
+        busy = _busy_key(delivery)
+        if busy is None:
+            return
+        self._busy_keys.discard(busy)
+        if final:
+            # The next delivery of the key waits unleased in the store for this one.
+            self._wake.set()
 
     @property
     def in_flight(self) -> int:
@@ -123,8 +158,11 @@ class DeliveryEngine:
                 log.exception("delivery scheduling failed; retrying")
                 timeout = IDLE_RECHECK_SECONDS
             if timeout > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation
+                # that lands just as the wake-up fires, and `stop` then waits forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
 
     async def _claim_and_plan(self) -> float:
         """Start what is due and room allows; return how long to sleep before looking again."""
@@ -201,10 +239,12 @@ class DeliveryEngine:
                 outcome = Outcome(False, None, f"internal error: {type(exc).__name__}")
         latency_ms = int((time.monotonic() - started) * 1000)
         result = self._result(delivery, outcome, at_ms, latency_ms)
-        await self._record([result])
-        if delivery.message.ordering_key is not None and result.next_attempt_ms is None:
-            # Done (or given up): a later delivery of the same key may be waiting for it.
-            self._wake.set()
+        try:
+            await self._record([result])
+        finally:
+            # Delivered or given up: the next of its key may go. (If the record failed,
+            # the delivery stays leased and pending, so the store still holds the next.)
+            self._done(delivery, final=result.next_attempt_ms is None)
 
     async def _record(self, results: list[AttemptResult]) -> None:
         try:
@@ -220,6 +260,15 @@ class DeliveryEngine:
         """Deliver every queue-bound delivery gathered this loop tick in one transaction."""
         await asyncio.sleep(0)
         batch, self._queue_batch = self._queue_batch, []
+        try:
+            await self._deliver_to_queues(batch)
+        finally:
+            for delivery in batch:
+                # Counted as final even when a vanished queue scheduled a retry: the
+                # wake-up is then merely spare (the claim still holds the successors).
+                self._done(delivery, final=True)
+
+    async def _deliver_to_queues(self, batch: list[Delivery]) -> None:
         handoffs: list[QueueHandoff] = []
         failures: list[AttemptResult] = []
         for delivery in batch:
@@ -251,7 +300,11 @@ class DeliveryEngine:
                 return
             for queue_id in filled:
                 self.queues.notifier.notify(queue_id)
-            if len(filled) < len({h.queue_id for h in handoffs}) or any(
-                d.message.ordering_key is not None for d in batch
-            ):
-                self._wake.set()  # retries due, or ordered successors may go now
+            if len(filled) < len({h.queue_id for h in handoffs}):
+                self._wake.set()  # a queue was gone: its retry is due later
+
+
+def _busy_key(delivery: Delivery) -> tuple[int, str] | None:
+    """What an ordered delivery holds while attempted: its subscription and key."""
+    key = delivery.message.ordering_key
+    return None if key is None else (delivery.subscription.id, key)

@@ -344,20 +344,24 @@ def publish(
 
 def _has_pending_predecessor(conn: sqlite3.Connection, subscription_id: int, key: str) -> bool:
     """Whether a delivery of the same subscription and ordering key is still pending."""
+    # `state = 'pending'` is spelled out (not bound) so that the planner can prove the
+    # partial index `deliveries_pending_ordered` applies: a seek among pending ordered rows only.
     row = conn.execute(
-        "SELECT 1 FROM deliveries WHERE subscription_id = ? AND ordering_key = ? AND state = ?"
-        " LIMIT 1",
-        (subscription_id, key, PENDING),
+        "SELECT 1 FROM deliveries WHERE subscription_id = ? AND ordering_key = ?"
+        f" AND state = '{PENDING}' LIMIT 1",
+        (subscription_id, key),
     ).fetchone()
     return row is not None
 
 
 # A pending delivery may go unless an earlier one of its subscription and ordering key
-# is pending too (the claim and the scheduler's next wake-up both apply it).
+# is pending too (the claim and the scheduler's next wake-up both apply it). Unordered
+# deliveries stop at the first test; ordered ones cost one seek in `deliveries_pending_ordered`
+# (the literal state lets the planner use that partial index).
 _NOT_BLOCKED = (
     " AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
     " WHERE p.subscription_id = d.subscription_id AND p.ordering_key = d.ordering_key"
-    " AND p.state = d.state AND p.id < d.id))"
+    f" AND p.state = '{PENDING}' AND p.id < d.id))"
 )
 
 
@@ -400,9 +404,11 @@ def claim_due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[Deliver
 
 def next_due_ms(conn: sqlite3.Connection) -> int | None:
     """When the next unleased pending delivery is due, if any."""
+    # ORDER BY + LIMIT rather than MIN(): with the blocking test MIN() would visit every
+    # pending row; this walks `deliveries_due` in order and stops at the first one.
     row = conn.execute(
-        f"SELECT MIN(d.next_attempt_ms) FROM deliveries d WHERE d.state = ? AND d.leased = 0"
-        f"{_NOT_BLOCKED}",
+        "SELECT d.next_attempt_ms FROM deliveries d WHERE d.state = ? AND d.leased = 0"
+        f"{_NOT_BLOCKED} ORDER BY d.next_attempt_ms LIMIT 1",
         (PENDING,),
     ).fetchone()
     return row[0] if row is not None else None
