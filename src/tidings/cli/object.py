@@ -324,7 +324,7 @@ async def upload(
 def _open_source(file: str) -> Iterator[tuple[IO[bytes], int | None]]:
     """The file's handle and size (None unless it is a regular file), or stdin for `-`."""
     if file == "-":
-        yield click.get_binary_stream("stdin"), None
+        yield sys.stdin.buffer, None
         return
     try:
         handle = open(file, "rb")  # noqa: SIM115 - closed below, after the upload
@@ -349,7 +349,7 @@ def _open_sink(dest: str) -> Iterator[IO[bytes]]:
     partial file under the final name.)
     """
     if dest == "-":
-        out = click.get_binary_stream("stdout")
+        out = sys.stdout.buffer
         yield out
         out.flush()
         return
