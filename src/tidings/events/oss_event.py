@@ -8,6 +8,7 @@ the SMQ message body, the Base64 of its compact UTF-8 JSON.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -46,9 +47,15 @@ class OssEvent:
     x_vars: dict[str, str] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    # Events come in bursts within one second: format its date and time once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def event_time(ms: int) -> str:
     """ISO 8601 UTC with milliseconds and `Z`."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    return f"{_second(ms // 1000)}.{ms % 1000:03d}Z"
 
 
 def record(event: OssEvent) -> dict[str, Any]:

@@ -238,14 +238,16 @@ class QueueService:
             properties=request.properties,
         )
 
-    def notification_message(self, queue: Queue, body: str, now_ms: int) -> NewMessage:
+    def notification_message(
+        self, queue: Queue, body: str, now_ms: int, md5: str | None = None
+    ) -> NewMessage:
         """A topic notification as a message of `queue`: the queue's delay and retention,
         priority 8 (spec 12.6). Its size is not limited by MaximumMessageSize: the
-        service, not a client, wrote it."""
+        service, not a client, wrote it. `md5`: the body's MD5, when the caller has it."""
         return NewMessage(
             message_id=message_id(),
             body=body,
-            body_md5=body_md5(body),
+            body_md5=md5 if md5 is not None else body_md5(body),
             priority=limits.DEFAULT_PRIORITY,
             enqueue_ms=now_ms,
             visible_ms=now_ms + queue.attributes.delay_seconds * 1000,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tidings.delivery.notification import render_delivery
+from tidings.events.mns_notification import SIMPLIFIED
 from tidings.ids import message_id
 from tidings.models import (
     Delivery,
@@ -64,11 +65,15 @@ class TopicOutlet:
             queue = self.queues.get(subscription.id)
             if queue is None or subscription.spec.filter_tag is not None:
                 continue
-            delivery = Delivery(0, 0, self.topic.name, subscription, message)
-            rendered, _ = render_delivery(delivery, account_id)
+            if subscription.spec.notify_content_format == SIMPLIFIED:
+                # The published body itself (every rule's own subscriptions): no render.
+                text, md5 = body, message.body_md5
+            else:
+                delivery = Delivery(0, 0, self.topic.name, subscription, message)
+                text, md5 = render_delivery(delivery, account_id)[0].decode("utf-8"), None
             inline[subscription.id] = (
                 queue.id,
-                queues.notification_message(queue, rendered.decode("utf-8"), now_ms),
+                queues.notification_message(queue, text, now_ms, md5),
             )
         return Publication(self.topic.id, message, inline)
 

@@ -69,6 +69,10 @@ class SqliteStore:
     def _connect_writer(self) -> sqlite3.Connection:
         conn = self._connect()
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        # A write op that dirties more than a few pages (a PUT with its event: object,
+        # topic message, delivery and queue rows) would otherwise spill its savepoint's
+        # journal to a temporary file: open, writes and unlink on every op.
+        conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
     def _reader(self) -> sqlite3.Connection:

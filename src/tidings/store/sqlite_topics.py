@@ -134,8 +134,8 @@ def delete_topic(conn: sqlite3.Connection, name: str, now_ms: int) -> bool:
         return False
     conn.execute(
         "UPDATE deliveries SET state = ?, leased = 0, updated_ms = ?, last_error = ?"
-        " WHERE topic_id = ? AND state = ?",
-        (FAILED, now_ms, "topic deleted", topic.id, PENDING),
+        f" WHERE topic_id = ? AND state = '{PENDING}'",
+        (FAILED, now_ms, "topic deleted", topic.id),
     )
     conn.execute("DELETE FROM subscriptions WHERE topic_id = ?", (topic.id,))
     conn.execute("DELETE FROM topic_messages WHERE topic_id = ?", (topic.id,))
@@ -163,8 +163,9 @@ def list_topics(
 def topic_message_count(conn: sqlite3.Connection, topic_id: int) -> int:
     """How many published messages still have a delivery pending."""
     row = conn.execute(
-        "SELECT COUNT(DISTINCT topic_message_seq) FROM deliveries WHERE topic_id = ? AND state = ?",
-        (topic_id, PENDING),
+        "SELECT COUNT(DISTINCT topic_message_seq) FROM deliveries"
+        f" WHERE topic_id = ? AND state = '{PENDING}'",
+        (topic_id,),
     ).fetchone()
     return int(row[0])
 
@@ -372,8 +373,9 @@ def _queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
 def release_leases(conn: sqlite3.Connection, now_ms: int) -> int:
     """Make deliveries that were in flight when the process stopped due now."""
     return conn.execute(
-        "UPDATE deliveries SET leased = 0, next_attempt_ms = ? WHERE leased = 1 AND state = ?",
-        (now_ms, PENDING),
+        "UPDATE deliveries SET leased = 0, next_attempt_ms = ?"
+        f" WHERE leased = 1 AND state = '{PENDING}'",
+        (now_ms,),
     ).rowcount
 
 
@@ -390,9 +392,9 @@ def claim_due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[Deliver
     """Lease up to `limit` pending deliveries that are due, oldest due first."""
     rows = conn.execute(
         f"SELECT {_DELIVERY_COLUMNS}{_DELIVERY_FROM}"
-        f" WHERE d.state = ? AND d.leased = 0 AND d.next_attempt_ms <= ?{_NOT_BLOCKED}"
+        f" WHERE d.state = '{PENDING}' AND d.leased = 0 AND d.next_attempt_ms <= ?{_NOT_BLOCKED}"
         " ORDER BY d.next_attempt_ms, d.id LIMIT ?",
-        (PENDING, now_ms, limit),
+        (now_ms, limit),
     ).fetchall()
     if rows:
         conn.execute(
@@ -407,9 +409,8 @@ def next_due_ms(conn: sqlite3.Connection) -> int | None:
     # ORDER BY + LIMIT rather than MIN(): with the blocking test MIN() would visit every
     # pending row; this walks `deliveries_due` in order and stops at the first one.
     row = conn.execute(
-        "SELECT d.next_attempt_ms FROM deliveries d WHERE d.state = ? AND d.leased = 0"
+        f"SELECT d.next_attempt_ms FROM deliveries d WHERE d.state = '{PENDING}' AND d.leased = 0"
         f"{_NOT_BLOCKED} ORDER BY d.next_attempt_ms LIMIT 1",
-        (PENDING,),
     ).fetchone()
     return row[0] if row is not None else None
 
@@ -458,8 +459,8 @@ def expire_messages(conn: sqlite3.Connection, now_ms: int) -> int:
     """Fail deliveries of messages past the topic retention, then drop those messages."""
     conn.execute(
         "UPDATE deliveries SET state = ?, leased = 0, updated_ms = ?, last_error = ?"
-        " WHERE state = ? AND topic_message_seq IN"
+        f" WHERE state = '{PENDING}' AND topic_message_seq IN"
         " (SELECT seq FROM topic_messages WHERE expire_ms <= ?)",
-        (FAILED, now_ms, "message retention ended", PENDING, now_ms),
+        (FAILED, now_ms, "message retention ended", now_ms),
     )
     return conn.execute("DELETE FROM topic_messages WHERE expire_ms <= ?", (now_ms,)).rowcount
