@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
-from tidings.store.writer import GroupCommitWriter
+import pytest
+
+from tidings.store.writer import GroupCommitWriter, bounded
 
 
 def make_writer(path: Path) -> GroupCommitWriter:
@@ -39,7 +42,7 @@ async def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
     try:
         results = await asyncio.gather(*(writer.run(insert, i) for i in range(200)))
     finally:
-        writer.stop()
+        await writer.stop()
     assert results == [i * 2 for i in range(200)]
     assert writer.ops == 200
     assert writer.commits < 100, "concurrent writers should share transactions"
@@ -54,7 +57,7 @@ async def test_a_failing_op_rolls_back_alone(tmp_path: Path) -> None:
             return_exceptions=True,
         )  # fmt: skip
     finally:
-        writer.stop()
+        await writer.stop()
     assert outcomes[0] == 2 and outcomes[2] == 4
     assert isinstance(outcomes[1], ValueError)
     with sqlite3.connect(tmp_path / "db") as conn:
@@ -68,14 +71,14 @@ async def test_a_result_means_committed(tmp_path: Path) -> None:
         # A fresh connection sees it before the writer stops: it was committed.
         assert count(tmp_path / "db") == 1
     finally:
-        writer.stop()
+        await writer.stop()
 
 
 async def test_stop_commits_what_is_queued(tmp_path: Path) -> None:
     writer = make_writer(tmp_path / "db")
     pending = [asyncio.ensure_future(writer.run(insert, i)) for i in range(50)]
     await asyncio.sleep(0)
-    await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+    await writer.stop()
     await asyncio.gather(*pending)
     assert count(tmp_path / "db") == 50
 
@@ -87,5 +90,75 @@ async def test_ops_see_earlier_writes(tmp_path: Path) -> None:
         await writer.run(insert, value)
         seen = await writer.run(lambda conn: conn.execute("SELECT v FROM t").fetchall())
     finally:
-        writer.stop()
+        await writer.stop()
     assert seen == [(value,)]
+
+
+def where(conn: sqlite3.Connection) -> int:
+    conn.execute("INSERT INTO t (v) VALUES (1)")
+    return threading.get_ident()
+
+
+@bounded
+def where_bounded(conn: sqlite3.Connection) -> int:
+    return where(conn)
+
+
+@bounded
+def insert_bounded(conn: sqlite3.Connection, value: int) -> int:
+    return insert(conn, value)
+
+
+async def test_bounded_ops_run_on_the_loop_and_others_on_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    writer = make_writer(tmp_path / "db")
+    try:
+        on_loop = await writer.run(where_bounded)
+        elsewhere = await writer.run(where)
+        # A group holding one unbounded op runs wholly on the thread.
+        mixed = await asyncio.gather(writer.run(where_bounded), writer.run(where))
+    finally:
+        await writer.stop()
+    assert on_loop == threading.get_ident()
+    assert elsewhere != threading.get_ident()
+    assert mixed[0] == mixed[1] == elsewhere
+    assert count(tmp_path / "db") == 4
+
+
+async def test_another_process_lock_is_waited_for_off_the_loop(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path / "db")
+    other = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a CLI command writing to the same data directory
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.2, other.execute, "COMMIT")
+    try:
+        started = loop.time()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        assert await writer.run(insert_bounded, 3) == 6
+        ticker.cancel()
+    finally:
+        await writer.stop()
+        other.close()
+    assert loop.time() - started >= 0.15
+    assert ticks >= 5, "the loop kept running while the writer waited for the lock"
+    assert count(tmp_path / "db") == 1
+
+
+async def test_the_writer_serves_one_loop(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path / "db")
+    try:
+        with pytest.raises(RuntimeError):
+            await asyncio.get_running_loop().run_in_executor(
+                None, asyncio.run, writer.run(insert, 1)
+            )
+    finally:
+        await writer.stop()

@@ -106,7 +106,7 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Commit queued writes, then close every connection."""
-        await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
+        await self.writer.stop()
         self._readers.shutdown(wait=True)
 
     async def get_setting(self, name: str) -> str | None:

@@ -28,6 +28,7 @@ from tidings.store import sqlite_multipart as multipart
 from tidings.store import sqlite_objects as ops
 from tidings.store.sqlite import SqliteStore
 from tidings.store.sqlite_topics import publish
+from tidings.store.writer import bounded, is_bounded
 
 T = TypeVar("T")
 
@@ -50,9 +51,10 @@ def _with_outbox(op: Callable[..., T], outbox: Outbox | None) -> Callable[..., T
         outbox.published = published
         return result
 
-    return run
+    return bounded(run) if is_bounded(op) else run
 
 
+@bounded
 def _no_change(conn: sqlite3.Connection) -> None:
     return None
 

@@ -26,6 +26,7 @@ from tidings.object_models import (
     Restore,
     WriteOutcome,
 )
+from tidings.store.writer import bounded
 
 BUCKET_COLUMNS = (
     "id, name, owner, created_ms, acl, storage_class, redundancy, versioning, lifecycle, tags"
@@ -390,6 +391,7 @@ def _displace(
     return current, version_id
 
 
+@bounded
 def put_version(
     conn: sqlite3.Connection,
     bucket_id: int,
@@ -419,6 +421,7 @@ def put_version(
     return WriteOutcome(version, previous, released)
 
 
+@bounded
 def append(
     conn: sqlite3.Connection,
     bucket_id: int,
@@ -457,6 +460,7 @@ def append(
     return WriteOutcome(updated, current, released)
 
 
+@bounded
 def delete_object(
     conn: sqlite3.Connection,
     bucket_id: int,

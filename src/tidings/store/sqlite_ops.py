@@ -24,6 +24,7 @@ from tidings.models import (
     ReceiveResult,
     StoredMessage,
 )
+from tidings.store.writer import bounded
 
 _QUEUE_COLUMNS = (
     "id, name, created_s, modified_s, delay_seconds, maximum_message_size,"
@@ -214,6 +215,7 @@ def insert_message_if_queue(conn: sqlite3.Connection, queue_id: int, message: Ne
     return cursor.rowcount == 1
 
 
+@bounded
 def enqueue(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
     """Insert messages into a live queue, or raise `QueueNotExist`."""
     row = conn.execute("SELECT name FROM queues WHERE id = ?", (queue_id,)).fetchone()
@@ -253,6 +255,7 @@ def _move_to_dead_letter(
     insert_messages(conn, route.target_queue_id, [moved])
 
 
+@bounded
 def receive(
     conn: sqlite3.Connection,
     queue_id: int,
@@ -311,6 +314,7 @@ def _why_handle_failed(
     return HandleOutcome("ReceiptHandleError" if row is not None else "MessageNotExist")
 
 
+@bounded
 def delete_messages(
     conn: sqlite3.Connection, queue_id: int, handles: list[tuple[int, int]], now_ms: int
 ) -> list[HandleOutcome]:
@@ -347,6 +351,7 @@ def _delete_one(
     return _why_handle_failed(conn, queue_id, seq, now_ms)
 
 
+@bounded
 def change_visibility(
     conn: sqlite3.Connection, queue_id: int, seq: int, gen: int, now_ms: int, visible_ms: int
 ) -> HandleOutcome:

@@ -28,6 +28,7 @@ from tidings.store.sqlite_ops import (
     insert_message_if_queue,
     insert_messages,
 )
+from tidings.store.writer import bounded
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -248,6 +249,7 @@ def list_subscriptions(
 # -- publishing: the outbox ---------------------------------------------------------------
 
 
+@bounded
 def publish(
     conn: sqlite3.Connection,
     topic_id: int,
@@ -415,6 +417,7 @@ def next_due_ms(conn: sqlite3.Connection) -> int | None:
     return row[0] if row is not None else None
 
 
+@bounded
 def record_attempts(conn: sqlite3.Connection, results: list[AttemptResult]) -> None:
     """Write each attempt to the ledger and move its delivery on (done, retry or failed)."""
     for r in results:

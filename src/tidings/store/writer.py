@@ -1,35 +1,127 @@
-"""One writer thread with group commit for an SQLite database.
+"""One writer connection with group commit for an SQLite database.
 
-Every write is a function `op(connection, *args)`. Callers from any number of asyncio
-tasks submit ops; the writer thread takes every op that is waiting, runs each inside its
-own SAVEPOINT (so one failing op rolls back alone), and commits them all in a single
-transaction: one fsync covers the whole group. A caller's future resolves only after
-that commit, so an acknowledged write is on disk.
+Every write is a function `op(connection, *args)`. Callers from asyncio tasks submit ops;
+the writer takes every op that is waiting, runs each inside its own SAVEPOINT (so one
+failing op rolls back alone), and commits them all in a single transaction: one fsync
+covers the whole group. A caller's future resolves only after that commit, so an
+acknowledged write is on disk.
+
+Where the work happens: a group made only of `bounded` ops (a few statements over a
+bounded number of rows: one message, a batch of 16, one object row) runs its statements
+on the event loop, and only the COMMIT, which waits for the disk, goes to the writer
+thread. Any other group runs wholly on the writer thread, so a long op never stalls the
+loop. Why not always the thread: every SQLite call releases the GIL, and a thread that
+has to win it back from a busy event loop after each statement spends much of its time
+waiting; on the loop the same statements re-take a GIL nobody else wants. While one
+group commits, the next one gathers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
-import queue
 import sqlite3
-import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Upper bound on ops per transaction: keeps a single commit's latency bounded under
 # extreme load while still sharing one fsync between many requests.
 MAX_GROUP = 512
 
+# How long a group waits for another process (a CLI command on the same data directory)
+# to release the database's write lock; only ever waited for on the writer thread.
+LOCK_WAIT_SECONDS = 10.0
+LOCK_RETRY_SECONDS = 0.002
+
+_BOUNDED = "_tidings_bounded_write"
+
 _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
-_STOP = object()
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+_Result = tuple[bool, list[_Outcome]]  # (committed, what each caller hears)
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def bounded(op: F) -> F:
+    """Mark a write op as cheap enough to run on the event loop (see the module doc)."""
+    setattr(op, _BOUNDED, True)
+    return op
+
+
+def is_bounded(op: Callable[..., Any]) -> bool:
+    """Whether `op` was marked with `bounded`."""
+    return getattr(op, _BOUNDED, False) is True
+
+
+def _is_locked(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _begin_patiently(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting (on the writer thread) for another process's write lock."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_locked(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(LOCK_RETRY_SECONDS)
+
+
+def _run_ops(conn: sqlite3.Connection, group: list[_Job]) -> list[_Outcome]:
+    outcomes: list[_Outcome] = []
+    for op, args, future in group:
+        conn.execute("SAVEPOINT op")
+        try:
+            result = op(conn, *args)
+        except Exception as exc:  # the op's own failure: undo it alone
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            outcomes.append((future, None, exc))
+        else:
+            conn.execute("RELEASE op")
+            outcomes.append((future, result, None))
+    return outcomes
+
+
+def _failed(conn: sqlite3.Connection, group: list[_Job], exc: BaseException) -> _Result:
+    # The transaction itself failed (disk full, I/O error, a lock never released):
+    # nothing in the group is durable, so every caller hears about it.
+    log.error("group commit failed: %s", exc)
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    return False, [(future, None, exc) for _, _, future in group]
+
+
+def _commit(conn: sqlite3.Connection, group: list[_Job], outcomes: list[_Outcome]) -> _Result:
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        return _failed(conn, group, exc)
+    return True, outcomes
+
+
+def _run_group(conn: sqlite3.Connection, group: list[_Job]) -> _Result:
+    """A whole group on the writer thread: begin, run the ops, commit."""
+    try:
+        _begin_patiently(conn)
+        outcomes = _run_ops(conn, group)
+    except sqlite3.Error as exc:
+        return _failed(conn, group, exc)
+    return _commit(conn, group, outcomes)
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
     for future, result, error in outcomes:
         if future.done():  # the caller was cancelled; the write happened regardless
             continue
@@ -40,88 +132,97 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 class GroupCommitWriter:
-    """Serialises writes onto one connection and commits them in groups."""
+    """Serialises writes onto one connection and commits them in groups.
+
+    Serves the event loop it was started on. At most one group is in progress at a
+    time; ops that arrive meanwhile wait in `_pending` and form the next group.
+    """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], name: str = "tidings-writer"):
         self._connect = connect
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = False
+        self._name = name
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._busy = False
+        self._idle = asyncio.Event()
         # Read by tests and metrics: how many transactions carried how many ops.
         self.commits = 0
         self.ops = 0
 
     def start(self) -> None:
-        """Start the writer thread."""
-        self._thread.start()
-        self._started = True
+        """Open the connection and serve the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=self._name)
+        self._conn = self._connect()
+        # Waiting for another process's lock happens on the writer thread (see
+        # `_begin_patiently`); on the loop, BEGIN must fail at once rather than block.
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        self._idle.set()
 
     async def run(self, op: Callable[..., T], *args: Any) -> T:
         """Run `op(connection, *args)` in the next group and wait for its commit."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((op, args, future))
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            raise RuntimeError("the writer serves only the event loop that started it")
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((op, args, future))
+        if not self._busy:
+            # Scheduled rather than run now, so that the ops submitted in this loop
+            # iteration share the group.
+            self._busy = True
+            self._idle.clear()
+            loop.call_soon(self._next_group)
         return await future
 
-    def stop(self) -> None:
-        """Commit what is queued, then stop the thread."""
-        if self._started:
-            self._jobs.put(_STOP)
-            self._thread.join()
-            self._started = False
+    async def stop(self) -> None:
+        """Commit what is queued, then close the connection."""
+        if self._loop is None or self._thread is None or self._conn is None:
+            return
+        await self._idle.wait()
+        await self._loop.run_in_executor(self._thread, self._conn.close)
+        self._thread.shutdown()
+        self._loop = self._thread = self._conn = None
 
-    def _take_group(self, first: Any) -> tuple[list[_Job], bool]:
-        group: list[_Job] = [first]
-        while len(group) < MAX_GROUP:
+    def _next_group(self) -> None:
+        assert self._loop is not None and self._thread is not None and self._conn is not None
+        if not self._pending:
+            self._busy = False
+            self._idle.set()
+            return
+        group = [self._pending.popleft() for _ in range(min(len(self._pending), MAX_GROUP))]
+        done: asyncio.Future[_Result]
+        if all(is_bounded(op) for op, _, _ in group) and self._begin_at_once():
             try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is _STOP:
-                return group, True
-            group.append(job)
-        return group, False
+                outcomes = _run_ops(self._conn, group)
+            except sqlite3.Error as exc:  # the SAVEPOINT machinery itself failed
+                done = self._loop.create_future()
+                done.set_result(_failed(self._conn, group, exc))
+            else:
+                done = self._loop.run_in_executor(
+                    self._thread, _commit, self._conn, group, outcomes
+                )
+        else:
+            done = self._loop.run_in_executor(self._thread, _run_group, self._conn, group)
+        done.add_done_callback(functools.partial(self._group_done, group))
 
-    def _run(self) -> None:
-        conn = self._connect()
+    def _begin_at_once(self) -> bool:
+        """BEGIN IMMEDIATE on the loop; False when that fails (the thread then waits)."""
+        assert self._conn is not None
         try:
-            stopping = False
-            while not stopping:
-                first = self._jobs.get()
-                if first is _STOP:
-                    break
-                group, stopping = self._take_group(first)
-                self._commit_group(conn, group)
-        finally:
-            conn.close()
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:  # mostly another process's write lock
+            return False
+        return True
 
-    def _commit_group(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+    def _group_done(self, group: list[_Job], done: asyncio.Future[_Result]) -> None:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, args, future in group:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = op(conn, *args)
-                except Exception as exc:  # the op's own failure: undo it alone
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((future, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((future, result, None))
-            conn.execute("COMMIT")
-            self.commits += 1
-            self.ops += len(group)
-        except sqlite3.Error as exc:
-            # The commit itself failed (disk full, I/O error): nothing in the group is
-            # durable, so every caller hears about it.
-            log.error("group commit failed: %s", exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(future, None, exc) for _, _, future in group]
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for outcome in outcomes:
-            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
-        for loop, settled in by_loop.items():
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle, settled)
+            committed, outcomes = done.result()
+        except Exception as exc:  # even the ROLLBACK failed: still answer every caller
+            log.exception("writer failed")
+            committed, outcomes = False, [(future, None, exc) for _, _, future in group]
+        self.commits += committed
+        self.ops += len(group)
+        _settle(outcomes)
+        self._next_group()
