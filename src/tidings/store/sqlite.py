@@ -1,6 +1,6 @@
 """The embedded store: SQLite in WAL mode.
 
-Writes go through one `GroupCommitWriter` thread; reads run on a small pool of
+Writes go through one `GroupCommitWriter` connection; reads run on a small pool of
 read-only connections, which WAL lets proceed while a write is in progress. With
 `synchronous=FULL` (the default) a returned write has been fsynced. The SQL itself is
 in `sqlite_ops`.

@@ -1,6 +1,6 @@
 """The SQL of the embedded store: each function is one state transition or query.
 
-Write functions run on the writer thread inside a savepoint (see `writer.py`); read
+Write functions run on the writer connection inside a savepoint (see `writer.py`); read
 functions run on a read-only connection. None of them reads a clock: times come in as
 arguments.
 """

@@ -1,6 +1,6 @@
 """The SQL of topics, subscriptions, the delivery outbox and the delivery ledger.
 
-Like `sqlite_ops`: each write function is one transition run on the writer thread, each
+Like `sqlite_ops`: each write function is one transition run by the writer, each
 read function one query on a read-only connection; times come in as arguments.
 """
 
