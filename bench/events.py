@@ -47,7 +47,7 @@ Usage::
                            [--dir DIR] [--output results.json]
 
 A full run takes about 2 minutes, ``--quick`` (1.5 s runs) about 1. The rule is created
-with the official ``alibabacloud-mns-open20220119`` SDK (``pip install -e '.[test]'``);
+with the official ``alibabacloud-mns-open20220119`` SDK (``pip install -e '.[bench]'``);
 without it, with ``tidings rule create`` on the server's data directory.
 ``TIDINGS_BENCH_SERVE_ARGS`` adds flags to ``tidings serve``.
 """
