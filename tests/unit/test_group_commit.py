@@ -162,3 +162,23 @@ async def test_the_writer_serves_one_loop(tmp_path: Path) -> None:
             )
     finally:
         await writer.stop()
+
+
+@bounded
+def end_the_transaction(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")  # a broken op: the writer's RELEASE then has no savepoint
+
+
+async def test_a_broken_group_answers_every_caller_and_the_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    writer = make_writer(tmp_path / "db")
+    try:
+        outcomes = await asyncio.gather(
+            writer.run(insert_bounded, 1), writer.run(end_the_transaction),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert all(isinstance(o, sqlite3.Error) for o in outcomes), outcomes
+        assert await writer.run(insert_bounded, 2) == 4
+    finally:
+        await writer.stop()

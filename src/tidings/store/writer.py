@@ -198,7 +198,10 @@ class GroupCommitWriter:
                 outcomes = _run_ops(self._conn, group)
             except sqlite3.Error as exc:  # the SAVEPOINT machinery itself failed
                 done = self._loop.create_future()
-                done.set_result(_failed(self._conn, group, exc))
+                try:
+                    done.set_result(_failed(self._conn, group, exc))
+                except sqlite3.Error as again:  # even the ROLLBACK: `_group_done` answers
+                    done.set_exception(again)
             else:
                 done = self._loop.run_in_executor(
                     self._thread, _commit, self._conn, group, outcomes
