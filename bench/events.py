@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import collections
 import contextlib
 import dataclasses
 import html
@@ -75,7 +74,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
@@ -83,7 +82,6 @@ from urllib.parse import unquote_plus, urlsplit
 import aiohttp
 from objects import (
     OCTET_STREAM,
-    OSS_LISTENING_RE,
     Boto3Client,
     CpuMeter,
     LeanClient,
@@ -95,25 +93,21 @@ from objects import (
     latency_summary,
     moto_server,
     sdk_client,
+    tidings_server,
 )
 from objects import UnexpectedResponseError as ObjectResponseError
 from queues import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
-    LISTENING_RE,
     SQS_ACCOUNT,
     MnsClient,
     MnsSigner,
     Section,
     SqsClient,
-    drain,
     event_loop_factory,
     print_report,
     progress,
     sessions,
-    stop_process,
-    tidings_command,
-    wait_until_up,
 )
 from queues import UnexpectedResponseError as QueueResponseError
 from topics import MNS_ACCOUNT, MNS_REGION, Arrivals, QueueConsumers, Sink
@@ -124,7 +118,6 @@ RULE = "bench-put"
 BODY_SIZE = 1024
 PRODUCER_COUNTS = (1, 8)
 SQS_REGION = "us-east-1"
-STARTUP_TIMEOUT = 30.0
 CHECK_TIMEOUT = 10.0  # seconds the end-to-end check waits for its event
 PROBE_TIMEOUT = 5.0  # seconds a rule change may take to show on PUT responses
 MAX_CONSECUTIVE_ERRORS = 50
@@ -765,81 +758,13 @@ class BackendBench:
 # --------------------------------------------------------------------------- servers
 
 
-@dataclasses.dataclass(frozen=True)
-class TidingsServer:
-    """A running `tidings serve`: its two listeners, its pid, its data directory."""
-
-    oss_url: str
-    mns_url: str
-    pid: int
-    data_dir: Path
-
-
-async def read_urls(
-    stream: asyncio.StreamReader, output: collections.deque[str], timeout: float
-) -> tuple[str, str]:
-    """Read server output until both the OSS and the MNS listening lines; their URLs."""
-    deadline = time.perf_counter() + timeout
-    found: dict[str, str] = {}
-    problem = f"did not report its ports within {timeout:.0f} s"
-    while len(found) < 2 and (remaining := deadline - time.perf_counter()) > 0:
-        try:
-            line = await asyncio.wait_for(stream.readline(), remaining)
-        except TimeoutError:
-            break
-        if not line:
-            problem = "exited before reporting its ports"
-            break
-        text = line.decode("utf-8", "replace").rstrip()
-        output.append(text)
-        for name, pattern in (("oss", OSS_LISTENING_RE), ("mns", LISTENING_RE)):
-            if match := pattern.search(text):
-                found[name] = match.group(1).rstrip("/")
-    if len(found) < 2:
-        tail = "\n".join(output)
-        raise RuntimeError(f"tidings {problem}; its last output:\n{tail}")
-    return found["oss"], found["mns"]
-
-
-@contextlib.asynccontextmanager
-async def tidings_server(root: Path) -> AsyncIterator[TidingsServer]:
-    """Run `tidings serve` (defaults, plus TIDINGS_BENCH_SERVE_ARGS) on a data directory
-    under `root`; the directory is removed afterwards."""
-    data_dir = root / "tidings-data"
-    env = {
-        **os.environ,
-        "TIDINGS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "TIDINGS_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
-        # The rule's resource names the bucket by its ARN, which holds these two.
-        "TIDINGS_ACCOUNT_ID": MNS_ACCOUNT,
-        "TIDINGS_REGION": MNS_REGION,
-    }
-    output: collections.deque[str] = collections.deque(maxlen=40)
-    process = await asyncio.create_subprocess_exec(
-        *tidings_command(str(data_dir)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-    )
-    assert process.stdout is not None
-    reader: asyncio.Task[None] | None = None
-    try:
-        oss_url, mns_url = await read_urls(process.stdout, output, STARTUP_TIMEOUT)
-        # Keep reading, so a chatty server never blocks on a full pipe.
-        reader = asyncio.create_task(drain(process.stdout, output))
-        await wait_until_up(oss_url + "/health", STARTUP_TIMEOUT, require_ok=True)
-        yield TidingsServer(oss_url, mns_url, process.pid, data_dir)
-    finally:
-        await stop_process(process)
-        if reader is not None:
-            await reader
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
 async def bench_tidings(root: Path, consumer: ConsumerProcess, report: Report) -> None:
     """Start Tidings, measure it, stop it."""
-    async with tidings_server(root) as server:
-        pipeline = TidingsPipeline(server.oss_url, server.mns_url, server.pid, server.data_dir)
+    # The rule's resource names the bucket by its ARN, which holds the account and region.
+    env = {"TIDINGS_ACCOUNT_ID": MNS_ACCOUNT, "TIDINGS_REGION": MNS_REGION}
+    async with tidings_server(root, env) as server:
+        assert server.mns_url is not None and server.data_dir is not None
+        pipeline = TidingsPipeline(server.url, server.mns_url, server.pid, server.data_dir)
         report.notes.append(f"tidings rule created with {pipeline.rules.how}.")
         await BackendBench(pipeline, consumer, report.settings, report).run()
 

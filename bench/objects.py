@@ -67,6 +67,7 @@ from fastcrc import crc64 as fastcrc64
 from queues import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
+    LISTENING_RE,
     Section,
     drain,
     event_loop_factory,
@@ -907,55 +908,63 @@ class Server:
     url: str
     pid: int
     data_dir: Path | None  # where its blob files are (None for moto: memory and temp files)
+    mns_url: str | None = None  # Tidings' MNS listener (queues, topics, control plane)
 
 
-async def read_until_oss(
+async def read_listening(
     stream: asyncio.StreamReader, output: collections.deque[str], timeout: float
-) -> str:
-    """Read server output until the OSS listening line; return the announced base URL."""
+) -> dict[str, str]:
+    """Read server output until the OSS and MNS listening lines; their base URLs."""
+    patterns = {"oss": OSS_LISTENING_RE, "mns": LISTENING_RE}
     deadline = time.perf_counter() + timeout
-    problem = f"did not report its OSS port within {timeout:.0f} s"
-    while (remaining := deadline - time.perf_counter()) > 0:
+    found: dict[str, str] = {}
+    problem = f"did not report its ports within {timeout:.0f} s"
+    while len(found) < len(patterns) and (remaining := deadline - time.perf_counter()) > 0:
         try:
             line = await asyncio.wait_for(stream.readline(), remaining)
         except TimeoutError:
             break
         if not line:
-            problem = "exited before reporting its OSS port"
+            problem = "exited before reporting its ports"
             break
         text = line.decode("utf-8", "replace").rstrip()
         output.append(text)
-        if match := OSS_LISTENING_RE.search(text):
-            return match.group(1).rstrip("/")
-    tail = "\n".join(output)
-    raise RuntimeError(f"tidings {problem}; its last output:\n{tail}")
+        for name, pattern in patterns.items():
+            if match := pattern.search(text):
+                found[name] = match.group(1).rstrip("/")
+    if len(found) < len(patterns):
+        tail = "\n".join(output)
+        raise RuntimeError(f"tidings {problem}; its last output:\n{tail}")
+    return found
 
 
 @contextlib.asynccontextmanager
-async def tidings_server(root: Path) -> AsyncIterator[Server]:
-    """Run `tidings serve` (defaults, plus TIDINGS_BENCH_SERVE_ARGS) on a data directory
-    under `root`; yield it as a Server. The data directory is removed afterwards."""
+async def tidings_server(root: Path, env: dict[str, str] | None = None) -> AsyncIterator[Server]:
+    """Run `tidings serve` (defaults, plus TIDINGS_BENCH_SERVE_ARGS; `env` adds to its
+    environment) on a data directory under `root`; yield it as a Server. The data
+    directory is removed afterwards."""
     data_dir = root / "tidings-data"
-    env = {
+    environment = {
         **os.environ,
         "TIDINGS_ACCESS_KEY_ID": ACCESS_KEY_ID,
         "TIDINGS_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+        **(env or {}),
     }
     output: collections.deque[str] = collections.deque(maxlen=40)
     process = await asyncio.create_subprocess_exec(
         *tidings_command(str(data_dir)),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env=env,
+        env=environment,
     )
     assert process.stdout is not None
     reader: asyncio.Task[None] | None = None
     try:
-        url = await read_until_oss(process.stdout, output, STARTUP_TIMEOUT)
+        urls = await read_listening(process.stdout, output, STARTUP_TIMEOUT)
         # Keep reading, so a chatty server never blocks on a full pipe.
         reader = asyncio.create_task(drain(process.stdout, output))
-        await wait_until_up(url + "/health", STARTUP_TIMEOUT, require_ok=True)
-        yield Server("tidings", url, process.pid, data_dir)
+        await wait_until_up(urls["oss"] + "/health", STARTUP_TIMEOUT, require_ok=True)
+        yield Server("tidings", urls["oss"], process.pid, data_dir, urls["mns"])
     finally:
         await stop_process(process)
         if reader is not None:
