@@ -23,6 +23,7 @@ import pytest
 from alibabacloud_mns_open20220119 import models as m
 
 from tests.integration.control_plane_support import client_for
+from tests.integration.http_support import serve_http
 from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 BUCKET = "ordered-events"
@@ -76,12 +77,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return httpd
+        return serve_http(Handler)
 
     def answer(self, key: str) -> int:
         with self.changed:

@@ -51,6 +51,7 @@ from mns.topic import TopicMeta
 from oss2.exceptions import OssError
 
 from tests.integration.control_plane_support import REGION, client_for
+from tests.integration.http_support import serve_http
 from tests.integration.oss2_support import md5_b64, new_bucket, remove_bucket
 from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, ServerProcess
 from tidings import push
@@ -947,12 +948,7 @@ class Pushes:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return httpd
+        return serve_http(Handler)
 
     def wait_for(self, count: int) -> list[tuple[str, dict[str, str], bytes, bool]]:
         with self.changed:
