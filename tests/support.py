@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ACCESS_KEY_ID = "test-key"
 ACCESS_KEY_SECRET = "test-secret"
@@ -92,3 +96,24 @@ class ServerProcess:
     def kill(self) -> None:
         """Crash the server: SIGKILL, no chance to flush anything."""
         self.stop(signal.SIGKILL)
+
+
+def console(
+    server: ServerProcess, method: str, path: str, body: object = None, auth: bool = True
+) -> tuple[int, Any]:
+    """One console API call: (HTTP status, decoded JSON)."""
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        token = base64.b64encode(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(
+        server.urls["console"] + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

@@ -1,51 +1,25 @@
-"""Helpers of the producer-emulator integration tests: console API calls, queues read
-raw with `aliyun-mns-sdk`, rules made with the control-plane SDK, a scripted HTTP
-receiver."""
+"""Helpers of the producer-emulator integration tests: queues read raw with
+`aliyun-mns-sdk`, rules made with the control-plane SDK, a scripted HTTP receiver."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from alibabacloud_mns_open20220119 import models
 from mns.account import Account
 from mns.queue import QueueMeta
 
+from tests.http_support import serve_http
 from tests.integration.control_plane_support import client_for
-from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from tests.support import ServerProcess
 
 
 def unique(prefix: str) -> str:
     """A name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def console(
-    server: ServerProcess, method: str, path: str, body: object = None, auth: bool = True
-) -> tuple[int, Any]:
-    """One console API call: (HTTP status, decoded JSON)."""
-    headers = {"Content-Type": "application/json"}
-    if auth:
-        token = base64.b64encode(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    request = urllib.request.Request(
-        server.urls["console"] + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers=headers,
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def make_queue(account: Account, name: str) -> Any:
@@ -120,9 +94,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve_http(Handler)
 
     def url(self, path: str) -> str:
         """This receiver's URL for `path`."""

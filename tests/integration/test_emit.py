@@ -23,7 +23,6 @@ from mns.account import Account
 
 from tests.integration.emit_support import (
     Receiver,
-    console,
     create_rule,
     delete_rule,
     make_queue,
@@ -38,7 +37,7 @@ from tests.producer_examples import (
     compact,
     dm_fields,
 )
-from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, console
 from tidings.app import running
 from tidings.cli import cli
 from tidings.config import load_settings

@@ -22,8 +22,8 @@ import oss2
 import pytest
 from alibabacloud_mns_open20220119 import models as m
 
+from tests.http_support import serve_http
 from tests.integration.control_plane_support import client_for
-from tests.integration.http_support import serve_http
 from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 BUCKET = "ordered-events"

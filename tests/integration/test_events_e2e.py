@@ -50,8 +50,8 @@ from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMeta
 from oss2.exceptions import OssError
 
+from tests.http_support import serve_http
 from tests.integration.control_plane_support import REGION, client_for
-from tests.integration.http_support import serve_http
 from tests.integration.oss2_support import md5_b64, new_bucket, remove_bucket
 from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, ServerProcess
 from tidings import push

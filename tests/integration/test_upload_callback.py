@@ -18,7 +18,7 @@ import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mns.account import Account
 from oss2.models import PartInfo
 
+from tests.http_support import serve_http
 from tests.integration.control_plane_support import client_for
 from tests.integration.oss2_support import bucket_handle, crc64, error_of, md5_b64, md5_hex
 from tests.integration.test_events_e2e import EventQueue, Rules, atom, decoded_status
@@ -75,9 +76,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False  # a /slow answer must not hold up the teardown
+        self.server = serve_http(Handler)  # daemon threads: a /slow answer holds up nothing
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def take(self) -> list[tuple[str, dict[str, str], bytes]]:
@@ -90,8 +89,6 @@ class Receiver:
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
-    thread = threading.Thread(target=state.server.serve_forever, daemon=True)
-    thread.start()
     yield state
     state.server.shutdown()
     state.server.server_close()

@@ -12,9 +12,8 @@ import base64
 import email.utils
 import hashlib
 import http.client
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tidings.push
+from tests.http_support import serve_http
 from tidings.auth.push import PushSigner, push_headers, push_string_to_sign
 from tidings.push import clear_certificate_cache, verify
 
@@ -410,10 +410,8 @@ def test_real_http_endpoint_with_the_default_fetcher(tmp_path: Path, signer: Pus
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = serve_http(Handler)
     port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
         date = email.utils.formatdate(usegmt=True)
         cert_url = f"http://127.0.0.1:{port}/push-cert.pem"
