@@ -6,7 +6,6 @@ import base64
 import http.server
 import itertools
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,10 +15,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from mns.account import Account
+from mns.queue import QueueMeta
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMessage, TopicMeta
 
-from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from tests.http_support import serve_http
+from tests.support import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, ServerProcess
 from tidings.cli import cli
 
 
@@ -43,9 +44,8 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve_http(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, count: int, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -156,3 +156,25 @@ def test_the_api_refuses_wrong_credentials_and_unbounded_replays(
         console(fast_server, "/api/deliveries/replay", {})
     assert caught.value.code == 400
     assert json.loads(caught.value.read())["Code"] == "InvalidArgument"
+
+
+def test_a_queue_filled_by_the_publish_shows_one_attempt(fast_server: ServerProcess) -> None:
+    account = Account(fast_server.mns_url, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    account.get_queue("inbox").create(QueueMeta())
+    topic = account.get_topic("orders")
+    topic.create(TopicMeta())
+    endpoint = f"acs:mns:cn-hangzhou:{ACCOUNT_ID}:queues/inbox"
+    topic.get_subscription("to-inbox").subscribe(
+        SubscriptionMeta(endpoint, notify_content_format="SIMPLIFIED")
+    )
+    message_id = topic.publish_message(TopicMessage("order 43")).message_id
+    delivery = wait_state(fast_server, message_id, "delivered")
+    assert delivery["attempts"] == 1 and delivery["subscription_name"] == "to-inbox"
+    detail = console(fast_server, f"/api/deliveries/{delivery['id']}")
+    assert detail["attempts"] == [
+        {"attempt": 1, "at_ms": delivery["created_ms"], "status": None, "error": None,
+         "latency_ms": 0}
+    ]  # fmt: skip
+    inbox = account.get_queue("inbox")
+    inbox.set_encoding(False)
+    assert inbox.receive_message(0).message_body == "order 43"

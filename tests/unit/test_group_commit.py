@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tidings.store.writer import GroupCommitWriter, bounded
+from tidings.store.writer import GroupCommitWriter, at_group_end, bounded
 
 
 def make_writer(path: Path) -> GroupCommitWriter:
@@ -182,3 +182,71 @@ async def test_a_broken_group_answers_every_caller_and_the_writer_goes_on(
         assert await writer.run(insert_bounded, 2) == 4
     finally:
         await writer.stop()
+
+
+def insert_all(conn: sqlite3.Connection, items: list[tuple[int, list[int]]]) -> None:
+    """A group's end: one multi-row insert for every op's value; each op hears its row id."""
+    conn.executemany("INSERT INTO t (v) VALUES (?)", [(value,) for value, _ in items])
+    last = conn.execute("SELECT MAX(rowid) FROM t").fetchone()[0]
+    for n, (_, heard) in enumerate(items):
+        heard.append(last - len(items) + 1 + n)
+
+
+def insert_at_end(conn: sqlite3.Connection, value: int) -> list[int]:
+    heard: list[int] = []
+    at_group_end(insert_all, (value, heard))
+    if value < 0:  # failing after leaving its row to the group's end
+        raise ValueError("negative")
+    return heard
+
+
+def insert_all_or_fail(conn: sqlite3.Connection, items: list[int]) -> None:
+    conn.executemany("INSERT INTO t (v) VALUES (?)", [(value,) for value in items])
+    if 13 in items:
+        raise sqlite3.OperationalError("unlucky batch")
+
+
+def insert_at_end_or_fail(conn: sqlite3.Connection, value: int) -> int:
+    at_group_end(insert_all_or_fail, value)
+    return value
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+async def test_ops_leave_work_for_the_end_of_their_group(tmp_path: Path, on_loop: bool) -> None:
+    writer = make_writer(tmp_path / "db")
+    op = bounded(insert_at_end) if on_loop else insert_at_end
+    try:
+        outcomes = await asyncio.gather(
+            *(writer.run(op, value) for value in (5, -1, 6, 7)), return_exceptions=True
+        )
+    finally:
+        await writer.stop()
+    # One group, one batch in op order; the failing op left nothing behind.
+    assert writer.commits == 1
+    assert isinstance(outcomes[1], ValueError)
+    with sqlite3.connect(tmp_path / "db") as conn:
+        rows = dict(conn.execute("SELECT rowid, v FROM t"))
+    assert [rows[heard[0]] for heard in (outcomes[0], outcomes[2], outcomes[3])] == [5, 6, 7]
+    assert sorted(rows.values()) == [5, 6, 7]
+
+
+async def test_a_failing_group_end_fails_the_whole_group(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path / "db")
+    try:
+        outcomes = await asyncio.gather(
+            writer.run(bounded(insert), 1),
+            writer.run(bounded(insert_at_end_or_fail), 13),
+            return_exceptions=True,
+        )
+        # The writer goes on with the next group.
+        assert await writer.run(bounded(insert_at_end_or_fail), 2) == 2
+    finally:
+        await writer.stop()
+    assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+    with sqlite3.connect(tmp_path / "db") as conn:
+        assert [r[0] for r in conn.execute("SELECT v FROM t")] == [2]
+
+
+def test_group_end_work_needs_a_group() -> None:
+    with pytest.raises(RuntimeError):
+        at_group_end(insert_all, (1, []))

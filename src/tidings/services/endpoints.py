@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ def invalid_endpoint(endpoint: str, why: str) -> ServiceError:
     )
 
 
+# Every publish and every event parses its subscriptions' endpoints again: a few
+# distinct strings, parsed once each (a refusal raises, and is not remembered).
+@functools.lru_cache(maxsize=1024)
 def parse_endpoint(endpoint: str) -> Endpoint:
     """Parse a subscription endpoint or refuse it with `EndpointInvalid`."""
     if endpoint.startswith(("http://", "https://")):

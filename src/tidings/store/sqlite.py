@@ -41,6 +41,7 @@ from tidings.models import (
 )
 from tidings.store import sqlite_ledger as ledger_ops
 from tidings.store import sqlite_ops as ops
+from tidings.store import sqlite_publish as publish_ops
 from tidings.store import sqlite_topics as topic_ops
 from tidings.store.migrations import apply_migrations
 from tidings.store.writer import GroupCommitWriter
@@ -260,7 +261,8 @@ class SqliteStore:
         inline: dict[int, tuple[int, NewMessage]],
     ) -> Published | None:
         """Store a message with a leased delivery per matching subscription."""
-        return await self.writer.run(topic_ops.publish, topic_id, message, now_ms, inline)
+        done = await self.writer.run(publish_ops.publish, topic_id, message, now_ms, inline)
+        return done[0] if done else None
 
     async def release_leases(self, now_ms: int) -> int:
         """Make deliveries in flight at the last stop due now."""

@@ -27,28 +27,23 @@ from tidings.store import sqlite_listing as listing
 from tidings.store import sqlite_multipart as multipart
 from tidings.store import sqlite_objects as ops
 from tidings.store.sqlite import SqliteStore
-from tidings.store.sqlite_topics import publish
-from tidings.store.writer import bounded, is_bounded
+from tidings.store.sqlite_publish import publish_batch
+from tidings.store.writer import at_group_end, bounded, is_bounded
 
 T = TypeVar("T")
 
 
 def _with_outbox(op: Callable[..., T], outbox: Outbox | None) -> Callable[..., T]:
-    """`op`, followed in the same transaction by storing the events its result causes."""
+    """`op`, followed in the same transaction by storing the events its result causes
+    (with the rest of the group's publications; `outbox.published` is filled then)."""
     if outbox is None:
         return op
 
     def run(conn: sqlite3.Connection, *args: Any) -> T:
         result = op(conn, *args)
-        published = []
         for publication in outbox.build(result):
-            message = publication.message
-            done = publish(
-                conn, publication.topic_id, message, message.publish_ms, publication.inline
-            )
-            if done is not None:  # the topic went away: the cloud loses such events too
-                published.append(done)
-        outbox.published = published
+            item = (publication, publication.message.publish_ms, outbox.published)
+            at_group_end(publish_batch, item)
         return result
 
     return bounded(run) if is_bounded(op) else run

@@ -170,49 +170,29 @@ def delete_queue(conn: sqlite3.Connection, name: str) -> bool:
     return True
 
 
+def message_row(queue_id: int, m: NewMessage) -> tuple[Any, ...]:
+    """The values of one `messages` row, in `insert_messages` column order."""
+    return (
+        queue_id,
+        m.message_id,
+        m.body,
+        m.body_md5,
+        m.priority,
+        m.enqueue_ms,
+        m.visible_ms,
+        m.expire_ms,
+        m.group_id,
+        encode_properties(m.properties),
+    )
+
+
 def insert_messages(conn: sqlite3.Connection, queue_id: int, messages: list[NewMessage]) -> None:
     """Append messages to a queue (the caller has checked that it exists)."""
     conn.executemany(
         "INSERT INTO messages (queue_id, message_id, body, body_md5, priority, enqueue_ms,"
         " visible_ms, expire_ms, group_id, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                queue_id,
-                m.message_id,
-                m.body,
-                m.body_md5,
-                m.priority,
-                m.enqueue_ms,
-                m.visible_ms,
-                m.expire_ms,
-                m.group_id,
-                encode_properties(m.properties),
-            )
-            for m in messages
-        ],
+        [message_row(queue_id, m) for m in messages],
     )
-
-
-def insert_message_if_queue(conn: sqlite3.Connection, queue_id: int, message: NewMessage) -> bool:
-    """Append one message if the queue exists (checked in the same statement)."""
-    cursor = conn.execute(
-        "INSERT INTO messages (queue_id, message_id, body, body_md5, priority, enqueue_ms,"
-        " visible_ms, expire_ms, group_id, properties)"
-        " SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM queues WHERE id = ?",
-        (
-            message.message_id,
-            message.body,
-            message.body_md5,
-            message.priority,
-            message.enqueue_ms,
-            message.visible_ms,
-            message.expire_ms,
-            message.group_id,
-            encode_properties(message.properties),
-            queue_id,
-        ),
-    )
-    return cursor.rowcount == 1
 
 
 @bounded

@@ -1,4 +1,4 @@
-"""The SQL of topics, subscriptions, the delivery outbox and the delivery ledger.
+"""The SQL of topics, subscriptions and the delivery outbox (`sqlite_publish` stores it).
 
 Like `sqlite_ops`: each write function is one transition run by the writer, each
 read function one query on a read-only connection; times come in as arguments.
@@ -13,9 +13,7 @@ from typing import Any
 from tidings.models import (
     AttemptResult,
     Delivery,
-    NewMessage,
     NewTopicMessage,
-    Published,
     QueueHandoff,
     Subscription,
     SubscriptionSpec,
@@ -24,8 +22,6 @@ from tidings.models import (
 )
 from tidings.store.sqlite_ops import (
     decode_properties,
-    encode_properties,
-    insert_message_if_queue,
     insert_messages,
 )
 from tidings.store.writer import bounded
@@ -41,14 +37,6 @@ _DELIVERY_COLUMNS = (
     "d.id, d.attempts, m.message_id, m.body, m.body_md5, m.publish_ms, m.expire_ms, m.tag,"
     f" m.attributes, m.group_id, m.properties, {_SUBSCRIPTION_COLUMNS}, d.ordering_key"
 )
-# The topic's name and its subscriptions (columns as `_SUBSCRIPTION_COLUMNS` without
-# topic id and name), in `list_subscriptions` order; s.id is NULL without any.
-_PUBLISH_TARGETS = (
-    "SELECT t.name, s.id, s.name, s.endpoint, s.filter_tag, s.notify_strategy,"
-    " s.notify_content_format, s.created_s, s.modified_s"
-    " FROM topics t LEFT JOIN subscriptions s ON s.topic_id = t.id WHERE t.id = ?"
-    " ORDER BY s.name"
-)
 _DELIVERY_FROM = (
     " FROM deliveries d JOIN topic_messages m ON m.seq = d.topic_message_seq"
     " JOIN subscriptions s ON s.id = d.subscription_id JOIN topics t ON t.id = s.topic_id"
@@ -59,7 +47,8 @@ def _topic_from_row(row: tuple[Any, ...]) -> Topic:
     return Topic(row[0], row[1], TopicAttributes(row[4], bool(row[5])), row[2], row[3])
 
 
-def _subscription_from_row(row: tuple[Any, ...]) -> Subscription:
+def subscription_from_row(row: tuple[Any, ...]) -> Subscription:
+    """A subscription from a row of `_SUBSCRIPTION_COLUMNS`."""
     spec = SubscriptionSpec(row[4], row[5], row[6], row[7])
     return Subscription(row[0], row[1], row[2], row[3], spec, row[8], row[9])
 
@@ -78,7 +67,7 @@ def _delivery_from_row(row: tuple[Any, ...]) -> Delivery:
         properties=decode_properties(row[10]),
         ordering_key=row[-1],
     )
-    subscription = _subscription_from_row(row[11:-1])
+    subscription = subscription_from_row(row[11:-1])
     return Delivery(row[0], row[1], subscription.topic_name, subscription, message)
 
 
@@ -93,7 +82,7 @@ def _select_subscription(conn: sqlite3.Connection, topic_id: int, name: str) -> 
         " WHERE s.topic_id = ? AND s.name = ?",
         (topic_id, name),
     ).fetchone()
-    return _subscription_from_row(row) if row is not None else None
+    return subscription_from_row(row) if row is not None else None
 
 
 # -- topics -----------------------------------------------------------------------------
@@ -221,8 +210,8 @@ def unsubscribe(conn: sqlite3.Connection, topic_id: int, name: str, now_ms: int)
         return False
     conn.execute(
         "UPDATE deliveries SET state = ?, leased = 0, updated_ms = ?, last_error = ?"
-        " WHERE subscription_id = ? AND state = ?",
-        (FAILED, now_ms, "subscription deleted", existing.id, PENDING),
+        f" WHERE subscription_id = ? AND state = '{PENDING}'",
+        (FAILED, now_ms, "subscription deleted", existing.id),
     )
     conn.execute("DELETE FROM subscriptions WHERE id = ?", (existing.id,))
     return True
@@ -243,124 +232,16 @@ def list_subscriptions(
         " ORDER BY s.name LIMIT ?",
         (topic_id, len(prefix), prefix, start_after or "", limit),
     )
-    return [_subscription_from_row(r) for r in rows]
+    return [subscription_from_row(r) for r in rows]
 
 
-# -- publishing: the outbox ---------------------------------------------------------------
-
-
-@bounded
-def publish(
-    conn: sqlite3.Connection,
-    topic_id: int,
-    message: NewTopicMessage,
-    now_ms: int,
-    inline: dict[int, tuple[int, NewMessage]],
-) -> Published | None:
-    """Store a message and one delivery per matching subscription, atomically.
-
-    `inline` maps subscription ids to (queue id, message) for queue endpoints the caller
-    has already rendered: those are enqueued here and recorded as delivered in the same
-    transaction. Every other matching subscription gets a delivery leased to the
-    caller's engine; a restart releases leases, so a crash between this commit and the
-    delivery delays it but never loses it. None when the topic is gone.
-    """
-    # One statement finds the topic (a row even without subscriptions, thanks to the
-    # LEFT JOIN) and its subscriptions: every statement costs the writer a round of
-    # the GIL, which the event loop is competing for.
-    rows = conn.execute(_PUBLISH_TARGETS, (topic_id,)).fetchall()
-    if not rows:
-        return None
-    topic_name = rows[0][0]
-    cursor = conn.execute(
-        "INSERT INTO topic_messages (topic_id, message_id, body, body_md5, tag, attributes,"
-        " properties, group_id, publish_ms, expire_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            topic_id,
-            message.message_id,
-            message.body,
-            message.body_md5,
-            message.tag,
-            json.dumps(message.attributes) if message.attributes else None,
-            encode_properties(message.properties),
-            message.group_id,
-            message.publish_ms,
-            message.expire_ms,
-        ),
-    )
-    seq = cursor.lastrowid
-    published = Published()
-    for row in rows:
-        if row[1] is None:  # the topic has no subscriptions
-            break
-        filter_tag = row[4]
-        if filter_tag is not None and filter_tag != message.tag:
-            continue
-        subscription = _subscription_from_row((row[1], topic_id, topic_name, *row[2:]))
-        # An ordered message behind a pending one of the same key waits for it: stored
-        # unleased, the scheduler's claim lets it go once its predecessor is done.
-        blocked = message.ordering_key is not None and _has_pending_predecessor(
-            conn, subscription.id, message.ordering_key
-        )
-        handoff = None if blocked else inline.get(subscription.id)
-        # The queue may have been deleted since the caller looked it up: then the
-        # delivery goes to the engine, which records the failure and retries.
-        delivered = handoff is not None and insert_message_if_queue(conn, *handoff)
-        cursor = conn.execute(
-            "INSERT INTO deliveries (topic_message_seq, topic_id, subscription_id, topic_name,"
-            " subscription_name, endpoint, message_id, state, leased, attempts,"
-            " next_attempt_ms, created_ms, updated_ms, ordering_key) VALUES (?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                seq,
-                topic_id,
-                subscription.id,
-                topic_name,
-                subscription.name,
-                subscription.spec.endpoint,
-                message.message_id,
-                DELIVERED if delivered else PENDING,
-                0 if delivered or blocked else 1,
-                1 if delivered else 0,
-                now_ms,
-                now_ms,
-                now_ms,
-                message.ordering_key,
-            ),
-        )
-        delivery_id = cursor.lastrowid
-        assert delivery_id is not None
-        if blocked:
-            continue
-        if not delivered:
-            published.deliveries.append(Delivery(delivery_id, 0, topic_name, subscription, message))
-            continue
-        conn.execute(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, at_ms, status, error,"
-            " latency_ms) VALUES (?, 1, ?, NULL, NULL, 0)",
-            (delivery_id, now_ms),
-        )
-        assert handoff is not None
-        published.filled_queues.add(handoff[0])
-    return published
-
-
-def _has_pending_predecessor(conn: sqlite3.Connection, subscription_id: int, key: str) -> bool:
-    """Whether a delivery of the same subscription and ordering key is still pending."""
-    # `state = 'pending'` is spelled out (not bound) so that the planner can prove the
-    # partial index `deliveries_pending_ordered` applies: a seek among pending ordered rows only.
-    row = conn.execute(
-        "SELECT 1 FROM deliveries WHERE subscription_id = ? AND ordering_key = ?"
-        f" AND state = '{PENDING}' LIMIT 1",
-        (subscription_id, key),
-    ).fetchone()
-    return row is not None
+# -- the delivery engine's outbox (stored by sqlite_publish) -----------------------------
 
 
 # A pending delivery may go unless an earlier one of its subscription and ordering key
 # is pending too (the claim and the scheduler's next wake-up both apply it). Unordered
-# deliveries stop at the first test; ordered ones cost one seek in `deliveries_pending_ordered`
-# (the literal state lets the planner use that partial index).
+# deliveries stop at the first test; ordered ones cost one seek in the partial index
+# `deliveries_pending_by_subscription` (the literal state lets the planner use it).
 _NOT_BLOCKED = (
     " AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
     " WHERE p.subscription_id = d.subscription_id AND p.ordering_key = d.ordering_key"
@@ -368,7 +249,8 @@ _NOT_BLOCKED = (
 )
 
 
-def _queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
+def queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
+    """Whether the queue with this id still exists."""
     return conn.execute("SELECT 1 FROM queues WHERE id = ?", (queue_id,)).fetchone() is not None
 
 
@@ -448,7 +330,7 @@ def hand_off_to_queues(conn: sqlite3.Connection, handoffs: list[QueueHandoff]) -
     live = set()
     results = []
     for handoff in handoffs:
-        if not _queue_exists(conn, handoff.queue_id):
+        if not queue_exists(conn, handoff.queue_id):
             results.append(handoff.missing)
             continue
         insert_messages(conn, handoff.queue_id, [handoff.message])

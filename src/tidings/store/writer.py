@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import functools
 import logging
 import sqlite3
@@ -44,6 +45,11 @@ LOCK_RETRY_SECONDS = 0.002
 
 _BOUNDED = "_tidings_bounded_write"
 
+# The work ops of the running group left for its end: per finishing function, its items.
+_group_end: contextvars.ContextVar[dict[Callable[..., None], list[Any]] | None] = (
+    contextvars.ContextVar("tidings_group_end", default=None)
+)
+
 _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
 _Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 _Result = tuple[bool, list[_Outcome]]  # (committed, what each caller hears)
@@ -58,6 +64,20 @@ def bounded(op: F) -> F:
 def is_bounded(op: Callable[..., Any]) -> bool:
     """Whether `op` was marked with `bounded`."""
     return getattr(op, _BOUNDED, False) is True
+
+
+def at_group_end(finish: Callable[[sqlite3.Connection, list[T]], None], item: T) -> None:
+    """From inside an op: leave `item` to `finish(connection, items)`, which runs once
+    after the group's last op and before its COMMIT, with every item given to it by the
+    group's ops, in order.
+
+    What an op that fails leaves is dropped with the rest of its work. A failing
+    `finish` fails the whole group: every caller of the group hears the error.
+    """
+    batches = _group_end.get()
+    if batches is None:
+        raise RuntimeError("at_group_end is for ops the writer runs")
+    batches.setdefault(finish, []).append(item)
 
 
 def _is_locked(error: sqlite3.Error) -> bool:
@@ -80,17 +100,26 @@ def _begin_patiently(conn: sqlite3.Connection) -> None:
 
 def _run_ops(conn: sqlite3.Connection, group: list[_Job]) -> list[_Outcome]:
     outcomes: list[_Outcome] = []
+    batches: dict[Callable[..., None], list[Any]] = {}
     for op, args, future in group:
+        left: dict[Callable[..., None], list[Any]] = {}  # what this op leaves to the end
+        token = _group_end.set(left)
         conn.execute("SAVEPOINT op")
         try:
             result = op(conn, *args)
-        except Exception as exc:  # the op's own failure: undo it alone
+        except Exception as exc:  # the op's own failure: undo it alone, with what it left
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
             outcomes.append((future, None, exc))
         else:
             conn.execute("RELEASE op")
             outcomes.append((future, result, None))
+            for finish, items in left.items():
+                batches.setdefault(finish, []).extend(items)
+        finally:
+            _group_end.reset(token)
+    for finish, items in batches.items():
+        finish(conn, items)
     return outcomes
 
 
@@ -116,7 +145,7 @@ def _run_group(conn: sqlite3.Connection, group: list[_Job]) -> _Result:
     try:
         _begin_patiently(conn)
         outcomes = _run_ops(conn, group)
-    except sqlite3.Error as exc:
+    except Exception as exc:  # SAVEPOINT machinery or a group's end failed: all fail
         return _failed(conn, group, exc)
     return _commit(conn, group, outcomes)
 
@@ -196,7 +225,7 @@ class GroupCommitWriter:
         if all(is_bounded(op) for op, _, _ in group) and self._begin_at_once():
             try:
                 outcomes = _run_ops(self._conn, group)
-            except sqlite3.Error as exc:  # the SAVEPOINT machinery itself failed
+            except Exception as exc:  # the SAVEPOINT machinery or the group's end failed
                 done = self._loop.create_future()
                 try:
                     done.set_result(_failed(self._conn, group, exc))
