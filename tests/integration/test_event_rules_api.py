@@ -57,25 +57,30 @@ class Plane:
 
     def create(
         self,
-        name: str,
-        event_types: list[str],
-        match_rules: list[list[dict[str, Any]]],
+        name: str | None,
+        event_types: list[str] | None,
+        match_rules: list[list[dict[str, Any]]] | None,
         *,
         product: str = "oss",
         endpoint: tuple[str, str] | None = None,
         endpoints: list[tuple[str, str]] | None = None,
+        client_token: str | None = None,
     ) -> Any:
         """CreateEventRule; `match_rules` in the API's JSON spelling."""
         request = m.CreateEventRuleRequest(
             product_name=product,
             rule_name=name,
             event_types=event_types,
-            match_rules=[[m.EventMatchRule().from_map(a) for a in conj] for conj in match_rules],
+            match_rules=None
+            if match_rules is None
+            else [[m.EventMatchRule().from_map(a) for a in conj] for conj in match_rules],
         )
         if endpoint is not None:
             request.endpoint = m.CreateEventRuleRequestEndpoint(
                 endpoint_type=endpoint[0], endpoint_value=endpoint[1]
             )
+        if client_token is not None:
+            request.client_token = client_token
         if endpoints is not None:
             request.endpoints = [
                 m.CreateEventRuleRequestEndpoints(endpoint_type=kind, endpoint_value=value)
@@ -220,6 +225,11 @@ def atoms(prefix: str, count: int) -> list[list[dict[str, Any]]]:
 
 
 CASES = [
+    Case("no-rule-name", "MissingRuleName", ("RuleName",), lambda p, q: ok(p, q, name=None)),
+    Case("no-event-types-parameter", "MissingEventTypes", ("EventTypes",),
+         lambda p, q: ok(p, q, event_types=None)),
+    Case("no-match-rules-parameter", "MissingMatchRules", ("MatchRules",),
+         lambda p, q: ok(p, q, match_rules=None)),
     Case("name-starts-with-digit", "EventRuleNameInvalid", ("'1rule'", "starting with a letter"),
          lambda p, q: ok(p, q, name="1rule")),
     Case("name-underscore", "EventRuleNameInvalid", ("'bad_name'",),
@@ -381,6 +391,41 @@ def test_duplicate_name_is_refused_and_the_original_kept(plane: Plane, queues: l
             f"'{name}'",
         )
         assert plane.get(name).to_map() == before
+    finally:
+        plane.delete(name)
+
+
+def test_a_create_repeated_with_its_client_token_answers_the_rule_it_created(
+    plane: Plane, queues: list[str]
+) -> None:
+    """A retried CreateEventRule (same ClientToken, same request) succeeds with the rule
+    the first one created, creating nothing more; the token with another request is
+    refused (IdempotentParameterMismatch) and creates nothing."""
+    name = unique("retried")
+    token = str(uuid.uuid4())
+    match = [[{"Prefix": f"{unique('b')}/"}]]
+    endpoint = ("queue", queues[0])
+    assert (
+        plane.create(name, ["PutObject"], match, endpoint=endpoint, client_token=token).data == name
+    )
+    try:
+        first = plane.get(name).to_map()
+        before = plane.snapshot()
+        again = plane.create(name, ["PutObject"], match, endpoint=endpoint, client_token=token)
+        assert again.data == name
+        assert plane.snapshot() == before and plane.get(name).to_map() == first
+        plane.refused(
+            lambda: plane.create(
+                unique("other"), ["GetObject"], match, endpoint=endpoint, client_token=token
+            ),
+            "IdempotentParameterMismatch",
+            token,
+            f"'{name}'",
+        )
+        plane.refused(  # without the token, the name is taken as before
+            lambda: plane.create(name, ["PutObject"], match, endpoint=endpoint),
+            "EventRuleAlreadyExist",
+        )
     finally:
         plane.delete(name)
 

@@ -7,6 +7,9 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tidings.events.oss_event import EVENT_STATUS_OK, OssEvent, document, message_body
 
 
@@ -102,3 +105,71 @@ def test_keys_stay_readable_utf8_and_times_keep_milliseconds() -> None:
 
 def test_event_status_header_value() -> None:
     assert EVENT_STATUS_OK == "eyJSZXN1bHQiOiJPayJ9"
+
+
+def _reference(event: OssEvent) -> str:
+    """The document as plain `json.dumps` writes it: the oracle for `document`."""
+    target: dict[str, object] = {"deltaSize": event.delta_size, "eTag": event.etag}
+    target["key"] = event.key
+    if event.position is not None:
+        target["position"] = event.position
+    if event.read_range is not None:
+        target["readFrom"], target["readTo"] = event.read_range
+    target["size"] = event.size
+    moment = datetime.fromtimestamp(event.event_time_ms / 1000, UTC)
+    entry: dict[str, object] = {
+        "eventName": event.event_name,
+        "eventSource": "acs:oss",
+        "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{event.event_time_ms % 1000:03d}Z",
+        "eventVersion": "1.0",
+        "oss": {
+            "bucket": {
+                "arn": f"acs:oss:{event.region}:{event.owner}:{event.bucket}",
+                "name": event.bucket,
+                "ownerIdentity": event.owner,
+            },
+            "object": target,
+            "ossSchemaVersion": "1.0",
+            "ruleId": event.rule_id,
+        },
+        "region": event.region,
+        "requestParameters": {"sourceIPAddress": event.source_ip},
+        "responseElements": {"requestId": event.request_id},
+        "userIdentity": {"principalId": event.principal_id},
+    }
+    if event.x_vars:
+        entry["xVars"] = event.x_vars
+    return json.dumps({"events": [entry]}, ensure_ascii=False, separators=(",", ":"))
+
+
+_text = st.text(max_size=20)
+_count = st.integers(min_value=-(2**62), max_value=2**62)
+
+
+@given(
+    key=_text,
+    etag=_text,
+    names=st.tuples(_text, _text, _text, _text, _text, _text),
+    numbers=st.tuples(_count, _count, st.integers(0, 2**41)),
+    position=st.none() | _count,
+    read_range=st.none() | st.tuples(_count, _count),
+    x_vars=st.dictionaries(_text, _text, max_size=3),
+)
+def test_document_writes_what_json_dumps_would(
+    key: str,
+    etag: str,
+    names: tuple[str, str, str, str, str, str],
+    numbers: tuple[int, int, int],
+    position: int | None,
+    read_range: tuple[int, int] | None,
+    x_vars: dict[str, str],
+) -> None:
+    bucket, rule, ip, request, owner, region = names
+    size, delta, time_ms = numbers
+    event = replace(
+        PUT, key=key, etag=etag, bucket=bucket, rule_id=rule, source_ip=ip,
+        request_id=request, principal_id=owner, owner=owner, region=region, size=size,
+        delta_size=delta, event_time_ms=time_ms, position=position, read_range=read_range,
+        x_vars=x_vars,
+    )  # fmt: skip
+    assert document(event) == _reference(event)

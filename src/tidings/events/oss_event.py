@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from json.encoder import encode_basestring as _quote
 
 EVENT_SOURCE = "acs:oss"
 EVENT_VERSION = "1.0"
@@ -58,46 +57,34 @@ def event_time(ms: int) -> str:
     return f"{_second(ms // 1000)}.{ms % 1000:03d}Z"
 
 
-def record(event: OssEvent) -> dict[str, Any]:
-    """One entry of `events[]`, keys in the documented order."""
-    obj: dict[str, Any] = {
-        "deltaSize": event.delta_size,
-        "eTag": event.etag,
-        "key": event.key,
-    }
-    if event.position is not None:
-        obj["position"] = event.position
-    if event.read_range is not None:
-        obj["readFrom"], obj["readTo"] = event.read_range
-    obj["size"] = event.size
-    entry: dict[str, Any] = {
-        "eventName": event.event_name,
-        "eventSource": EVENT_SOURCE,
-        "eventTime": event_time(event.event_time_ms),
-        "eventVersion": EVENT_VERSION,
-        "oss": {
-            "bucket": {
-                "arn": f"acs:oss:{event.region}:{event.owner}:{event.bucket}",
-                "name": event.bucket,
-                "ownerIdentity": event.owner,
-            },
-            "object": obj,
-            "ossSchemaVersion": SCHEMA_VERSION,
-            "ruleId": event.rule_id,
-        },
-        "region": event.region,
-        "requestParameters": {"sourceIPAddress": event.source_ip},
-        "responseElements": {"requestId": event.request_id},
-        "userIdentity": {"principalId": event.principal_id},
-    }
-    if event.x_vars:
-        entry["xVars"] = dict(event.x_vars)
-    return entry
-
-
 def document(event: OssEvent) -> str:
-    """The compact JSON `{"events":[...]}` of one event (UTF-8 text, not escaped)."""
-    return json.dumps({"events": [record(event)]}, ensure_ascii=False, separators=(",", ":"))
+    """The compact JSON `{"events":[...]}` of one event (UTF-8 text, not escaped), keys in
+    the documented order: exactly `json.dumps(..., ensure_ascii=False, separators=(",",
+    ":"))` of the nested objects, written out directly (a fifth of the time, and every
+    PUT with a rule pays it)."""
+    q = _quote
+    target = f'"deltaSize":{event.delta_size},"eTag":{q(event.etag)},"key":{q(event.key)}'
+    if event.position is not None:
+        target += f',"position":{event.position}'
+    if event.read_range is not None:
+        target += f',"readFrom":{event.read_range[0]},"readTo":{event.read_range[1]}'
+    target += f',"size":{event.size}'
+    arn = f"acs:oss:{event.region}:{event.owner}:{event.bucket}"
+    x_vars = ""
+    if event.x_vars:
+        pairs = ",".join(f"{q(name)}:{q(value)}" for name, value in event.x_vars.items())
+        x_vars = f',"xVars":{{{pairs}}}'
+    return (
+        f'{{"events":[{{"eventName":{q(event.event_name)},"eventSource":"{EVENT_SOURCE}",'
+        f'"eventTime":"{event_time(event.event_time_ms)}","eventVersion":"{EVENT_VERSION}",'
+        f'"oss":{{"bucket":{{"arn":{q(arn)},"name":{q(event.bucket)},'
+        f'"ownerIdentity":{q(event.owner)}}},"object":{{{target}}},'
+        f'"ossSchemaVersion":"{SCHEMA_VERSION}","ruleId":{q(event.rule_id)}}},'
+        f'"region":{q(event.region)},'
+        f'"requestParameters":{{"sourceIPAddress":{q(event.source_ip)}}},'
+        f'"responseElements":{{"requestId":{q(event.request_id)}}},'
+        f'"userIdentity":{{"principalId":{q(event.principal_id)}}}{x_vars}}}]}}'
+    )
 
 
 def message_body(event: OssEvent) -> str:

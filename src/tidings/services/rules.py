@@ -37,6 +37,43 @@ CACHE_SECONDS = 1.0
 RULE_NOTIFY_STRATEGY = "EXPONENTIAL_DECAY_RETRY"
 
 
+# Where a rule's definition keeps the idempotency token of the request that created it.
+_CLIENT_TOKEN = "ClientToken"
+
+
+class _AlreadyCreated(Exception):
+    """A create repeated with its ClientToken: `rule` is what the first one created."""
+
+    def __init__(self, rule: StoredRule) -> None:
+        super().__init__(rule.name)
+        self.rule = rule
+
+
+def _same_request(rule: EventRule, earlier: EventRule) -> bool:
+    return (rule.product, rule.name, rule.event_types, rule.match_rules, rule.endpoints) == (
+        earlier.product,
+        earlier.name,
+        earlier.event_types,
+        earlier.match_rules,
+        earlier.endpoints,
+    )
+
+
+def _check_token(token: str, rule: EventRule, existing: list[StoredRule]) -> None:
+    """Raise `_AlreadyCreated` for a repeated request, a mismatch for a reused token."""
+    for stored in existing:
+        if stored.definition.get(_CLIENT_TOKEN) != token:
+            continue
+        if _same_request(rule, _rule_of(stored)):
+            raise _AlreadyCreated(stored)
+        raise ServiceError(
+            "IdempotentParameterMismatch",
+            f"The ClientToken {token!r} was used by the request that created the rule"
+            f" {stored.name!r} of {stored.product!r}, with other parameters: use a new"
+            " token for a different request.",
+        )
+
+
 def _rule_of(stored: StoredRule) -> EventRule:
     return replace(
         rule_from_dict(stored.definition),
@@ -75,17 +112,31 @@ class RuleService:
         return rules
 
     async def create(self, params: Mapping[str, str]) -> EventRule:
-        """CreateEventRule: validate, check endpoints exist, then commit rule and topic."""
+        """CreateEventRule: validate, check endpoints exist, then commit rule and topic.
+
+        With a `ClientToken`, repeating a create that succeeded (a retry whose answer was
+        lost) answers the rule it created; the same token with another request is
+        refused with `IdempotentParameterMismatch`.
+        """
         now_ms = self.clock.now_ms()
         rule = rule_from_request(params, created_ms=now_ms)
+        token = params.get("ClientToken") or None
         plan = await self._topic_plan(rule, now_ms)
         rule = replace(rule, topic_name=plan.name)
+        definition = rule_to_dict(rule)
+        if token is not None:
+            definition[_CLIENT_TOKEN] = token
 
         def check(existing: list[StoredRule]) -> None:
+            if token is not None:
+                _check_token(token, rule, existing)
             check_can_add(rule, [_rule_of(stored) for stored in existing])
 
-        stored = StoredRule(rule.product, rule.name, rule_to_dict(rule), plan.name, plan.create, 0)
-        await self.store.create_rule(stored, plan, check, now_ms)
+        stored = StoredRule(rule.product, rule.name, definition, plan.name, plan.create, 0)
+        try:
+            await self.store.create_rule(stored, plan, check, now_ms)
+        except _AlreadyCreated as done:
+            return _rule_of(done.rule)
         self._cache.pop(rule.product, None)
         return rule
 

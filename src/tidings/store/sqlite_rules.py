@@ -65,9 +65,9 @@ def create_rule(
     check: Callable[[list[StoredRule]], None],
     now_ms: int,
 ) -> StoredRule:
-    """Insert a rule after `check` accepted it against the rules committed so far, with
-    its automatic topic and subscriptions."""
-    check(list_rules(conn, rule.product))
+    """Insert a rule after `check` accepted it against the rules committed so far (of
+    every product), with its automatic topic and subscriptions."""
+    check(list_rules(conn, None))
     if plan.create:
         topic, created = topic_ops.create_topic(conn, plan.name, TopicAttributes(), now_ms // 1000)
         if not created:

@@ -44,8 +44,17 @@ def render_rule(rule: EventRule, subscriptions_cap: int | None = None) -> dict[s
     return data
 
 
+# CreateEventRule's mandatory parameters. Absent ones are Missing<Name>; present but
+# empty ones are refused by the rule's own validation, which says what is wrong with them
+# (and the endpoint's absence is an EndpointInvalid).
+_CREATE_REQUIRED = ("ProductName", "RuleName", "EventTypes", "MatchRules")
+
+
 async def create_event_rule(call: Call) -> Data:
     """CreateEventRule: Data is the rule name."""
+    for name in _CREATE_REQUIRED:
+        if name not in call.params.values:
+            raise missing(name)
     rule = await _rules(call).create(call.params.values)
     return rule.name
 
