@@ -72,7 +72,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,6 +91,7 @@ from objects import (
     TargetCheck,
     latency_summary,
     moto_server,
+    run_in_root,
     sdk_client,
     tidings_server,
 )
@@ -1104,15 +1104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = dataclasses.replace(settings, duration=args.duration)
     backends = ("tidings", "moto") if args.backend == "both" else (args.backend,)
     report = Report(settings, backends, code=server_code())
-    if serve_args := os.environ.get("TIDINGS_BENCH_SERVE_ARGS"):
-        report.notes.append(f"tidings serve ran with TIDINGS_BENCH_SERVE_ARGS={serve_args!r}.")
-    root = Path(tempfile.mkdtemp(prefix="tidings-events-bench-", dir=args.dir))
-    try:
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(run_all(report, root))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    report.load_after = os.getloadavg()[0]
+    run_in_root(report, run_all, "tidings-events-bench-", args.dir)
     render(report)
     progress("done")
     if args.output:

@@ -1626,6 +1626,33 @@ def selected_scenarios(chosen: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(key for key in SCENARIO_KEYS if key in wanted)
 
 
+class RootedReport(Protocol):
+    """What `run_in_root` needs of a benchmark's report."""
+
+    notes: list[str]
+    load_after: float
+
+
+def run_in_root(
+    report: RootedReport,
+    run_all: Callable[[Any, Path], Awaitable[None]],
+    prefix: str,
+    directory: Path | None,
+) -> None:
+    """Run `run_all(report, root)` on a fresh event loop, with `root` a temporary
+    directory (under `directory`) removed afterwards; note TIDINGS_BENCH_SERVE_ARGS and
+    the load average after the run in the report."""
+    if serve_args := os.environ.get("TIDINGS_BENCH_SERVE_ARGS"):
+        report.notes.append(f"tidings serve ran with TIDINGS_BENCH_SERVE_ARGS={serve_args!r}.")
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(run_all(report, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    report.load_after = os.getloadavg()[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print (and optionally save) the results."""
     args = parse_args(argv)
@@ -1634,15 +1661,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = dataclasses.replace(settings, duration=args.duration)
     backends = ("tidings", "moto") if args.backend == "both" else (args.backend,)
     report = Report(settings, backends, selected_scenarios(args.scenario))
-    if serve_args := os.environ.get("TIDINGS_BENCH_SERVE_ARGS"):
-        report.notes.append(f"tidings serve ran with TIDINGS_BENCH_SERVE_ARGS={serve_args!r}.")
-    root = Path(tempfile.mkdtemp(prefix="tidings-objects-bench-", dir=args.dir))
-    try:
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(run_all(report, root))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    report.load_after = os.getloadavg()[0]
+    run_in_root(report, run_all, "tidings-objects-bench-", args.dir)
     render(report)
     progress("done")
     if args.output:
