@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,6 +126,89 @@ async def test_bounded_ops_run_on_the_loop_and_others_on_the_writer_thread(
     assert elsewhere != threading.get_ident()
     assert mixed[0] == mixed[1] == elsewhere
     assert count(tmp_path / "db") == 4
+
+
+class CommitTimes(sqlite3.Connection):
+    """A connection whose COMMIT takes `delay` seconds longer, noting which thread ran it."""
+
+    delay = 0.0
+    fail = False
+    committed_on: list[int]
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self.committed_on.append(threading.get_ident())
+            time.sleep(self.delay)
+            if self.fail:
+                raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+def make_timed_writer(path: Path) -> tuple[GroupCommitWriter, CommitTimes]:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=CommitTimes)
+    conn.committed_on = []
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t (v INTEGER NOT NULL)")
+    writer = GroupCommitWriter(lambda: conn)
+    writer.start()
+    return writer, conn
+
+
+async def test_quick_commits_run_on_the_loop_and_slow_ones_on_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    writer, conn = make_timed_writer(tmp_path / "db")
+    loop_thread = threading.get_ident()
+    try:
+        for value in range(5):
+            await writer.run(insert_bounded, value)
+        assert set(conn.committed_on) == {loop_thread} and writer.commits_on_loop
+        # A disk that takes 10 ms per commit: the average passes the limit within a
+        # few commits, and the following ones go to the writer thread.
+        conn.delay = 0.010
+        for value in range(10):
+            await writer.run(insert_bounded, value)
+        assert not writer.commits_on_loop
+        conn.committed_on.clear()
+        await writer.run(insert_bounded, 99)
+        assert loop_thread not in conn.committed_on
+        # Quick again: back on the loop once the average falls under half the limit.
+        conn.delay = 0.0
+        for value in range(100):
+            if writer.commits_on_loop:
+                break
+            await writer.run(insert_bounded, value)
+        assert writer.commits_on_loop
+        conn.committed_on.clear()
+        await writer.run(insert_bounded, 100)
+        assert conn.committed_on == [loop_thread]
+    finally:
+        await writer.stop()
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+async def test_a_failed_commit_answers_every_caller_and_the_writer_goes_on(
+    tmp_path: Path, on_loop: bool
+) -> None:
+    writer, conn = make_timed_writer(tmp_path / "db")
+    try:
+        if not on_loop:
+            conn.delay = 0.010
+            while writer.commits_on_loop:
+                await writer.run(insert_bounded, 0)
+            conn.delay = 0.0
+        conn.fail = True
+        outcomes = await asyncio.gather(
+            writer.run(insert_bounded, 1), writer.run(insert_bounded, 2),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert [str(o) for o in outcomes] == ["disk I/O error"] * 2
+        conn.fail = False
+        assert await writer.run(insert_bounded, 3) == 6
+    finally:
+        await writer.stop()
+    with sqlite3.connect(tmp_path / "db") as check:
+        assert [r[0] for r in check.execute("SELECT v FROM t WHERE v > 0")] == [3]
 
 
 async def test_another_process_lock_is_waited_for_off_the_loop(tmp_path: Path) -> None:
