@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tidings.object_models import Bucket, ObjectVersion, Upload
+from tidings.store.sqlite_buckets import BUCKET_COLUMNS, bucket_from_row
 from tidings.store.sqlite_listing import after_prefix
 from tidings.store.sqlite_multipart import UPLOAD_COLUMNS, _upload, get_upload
 from tidings.store.sqlite_multipart import abort as abort_upload
 from tidings.store.sqlite_objects import (
-    BUCKET_COLUMNS,
     VERSION_COLUMNS,
-    bucket_from_row,
     delete_object,
     update_version,
     version_from_row,

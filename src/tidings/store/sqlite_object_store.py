@@ -22,6 +22,7 @@ from tidings.object_models import (
     UploadPage,
     WriteOutcome,
 )
+from tidings.store import sqlite_buckets as buckets
 from tidings.store import sqlite_lifecycle as lifecycle
 from tidings.store import sqlite_listing as listing
 from tidings.store import sqlite_multipart as multipart
@@ -72,30 +73,30 @@ class SqliteObjectStore:
         now_ms: int,
         max_buckets: int,
     ) -> tuple[Bucket, bool]:
-        """Create a bucket (or update the owner's existing one); see `ops.create_bucket`."""
+        """Create a bucket (or update the owner's existing one); see `buckets.create_bucket`."""
         return await self.db.writer.run(
-            ops.create_bucket, name, owner, acl, storage_class, redundancy, now_ms, max_buckets
+            buckets.create_bucket, name, owner, acl, storage_class, redundancy, now_ms, max_buckets
         )
 
     async def get_bucket(self, name: str) -> Bucket | None:
         """The bucket called `name`, or None."""
-        return await self.db.read(ops.get_bucket, name)
+        return await self.db.read(buckets.get_bucket, name)
 
     async def list_buckets(self, owner: str, prefix: str, marker: str, limit: int) -> list[Bucket]:
         """The owner's buckets by name."""
-        return await self.db.read(ops.list_buckets, owner, prefix, marker, limit)
+        return await self.db.read(buckets.list_buckets, owner, prefix, marker, limit)
 
     async def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket."""
-        await self.db.writer.run(ops.delete_bucket, name)
+        await self.db.writer.run(buckets.delete_bucket, name)
 
     async def update_bucket(self, name: str, column: str, value: Any) -> Bucket:
         """Set one of acl, versioning, lifecycle, tags."""
-        return await self.db.writer.run(ops.update_bucket, name, column, value)
+        return await self.db.writer.run(buckets.update_bucket, name, column, value)
 
     async def bucket_stats(self, bucket_id: int) -> dict[str, int]:
         """Counts and sizes for GetBucketStat."""
-        return await self.db.read(ops.bucket_stats, bucket_id)
+        return await self.db.read(buckets.bucket_stats, bucket_id)
 
     # -- versions --------------------------------------------------------------------------
 
