@@ -194,6 +194,16 @@ class Tidings:
                 "Write operations committed (ops / commits = mean group-commit size).",
                 writer.ops,
             ),
+            "tidings_store_commit_milliseconds": (
+                "gauge",
+                "Moving average of COMMIT durations (over 4 ms, commits leave the event loop).",
+                writer.commit_ms,
+            ),
+            "tidings_store_commits_on_event_loop": (
+                "gauge",
+                "1 while quick commits run on the event loop, 0 while on the writer thread.",
+                float(writer.commits_on_loop),
+            ),
             "tidings_deliveries_in_flight": (
                 "gauge",
                 "Delivery attempts under way in this process.",

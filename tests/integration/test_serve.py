@@ -92,3 +92,8 @@ def test_metrics_count_commits_and_writes(fresh_server: ServerProcess) -> None:
     assert after["tidings_store_writes_total"] - before["tidings_store_writes_total"] >= 6
     assert after["tidings_store_commits_total"] > before["tidings_store_commits_total"]
     assert after["tidings_deliveries_in_flight"] == 0
+    # Commits leave the event loop only while their average is slow (at least 2 ms).
+    on_loop, commit_ms = (
+        after[f"tidings_store_{n}"] for n in ("commits_on_event_loop", "commit_milliseconds")
+    )
+    assert commit_ms > 0 and (on_loop == 1 or (on_loop == 0 and commit_ms >= 2))

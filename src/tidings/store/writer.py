@@ -285,6 +285,11 @@ class GroupCommitWriter:
         """Whether the next quick group commits on the event loop (see the module doc)."""
         return self._commit_on_loop
 
+    @property
+    def commit_ms(self) -> float:
+        """The moving average of commit durations, in milliseconds."""
+        return self._commit_ms
+
     def _begin_at_once(self) -> bool:
         """BEGIN IMMEDIATE on the loop; False when that fails (the thread then waits)."""
         assert self._conn is not None
