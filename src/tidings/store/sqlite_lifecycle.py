@@ -17,7 +17,7 @@ from typing import Any, Literal
 from tidings.object_models import Bucket, ObjectVersion, Upload
 from tidings.store.sqlite_buckets import BUCKET_COLUMNS, bucket_from_row
 from tidings.store.sqlite_listing import after_prefix
-from tidings.store.sqlite_multipart import UPLOAD_COLUMNS, _upload, get_upload
+from tidings.store.sqlite_multipart import UPLOAD_COLUMNS, get_upload, upload_from_row
 from tidings.store.sqlite_multipart import abort as abort_upload
 from tidings.store.sqlite_objects import (
     VERSION_COLUMNS,
@@ -171,7 +171,7 @@ def upload_batch(
         " ORDER BY initiated_ms, id LIMIT ?",
         (bucket_id, initiated_until_ms, after[0], after[1], limit),
     )
-    return [_upload(row) for row in rows]
+    return [upload_from_row(row) for row in rows]
 
 
 def abort_uploads(

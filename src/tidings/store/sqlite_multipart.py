@@ -9,7 +9,7 @@ from typing import Any
 from tidings.errors import ServiceError
 from tidings.object_models import NewObject, Part, Upload, UploadPage, WriteOutcome
 from tidings.store.sqlite_listing import after_prefix
-from tidings.store.sqlite_objects import _release, put_version
+from tidings.store.sqlite_objects import put_version, release_blob
 
 UPLOAD_COLUMNS = (
     "id, bucket_id, key, upload_id, initiated_ms, storage_class, acl, headers, meta, tags"
@@ -17,7 +17,8 @@ UPLOAD_COLUMNS = (
 PART_COLUMNS = "part_number, blob_id, size, etag, crc64, last_modified_ms"
 
 
-def _upload(row: tuple[Any, ...]) -> Upload:
+def upload_from_row(row: tuple[Any, ...]) -> Upload:
+    """An `Upload` from a row of UPLOAD_COLUMNS."""
     return Upload(
         id=row[0],
         bucket_id=row[1],
@@ -75,7 +76,7 @@ def initiate(
     row = conn.execute(
         f"SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE id = ?", (cursor.lastrowid,)
     )
-    return _upload(row.fetchone())
+    return upload_from_row(row.fetchone())
 
 
 def get_upload(conn: sqlite3.Connection, bucket_id: int, key: str, upload_id: str) -> Upload | None:
@@ -85,7 +86,7 @@ def get_upload(conn: sqlite3.Connection, bucket_id: int, key: str, upload_id: st
         " WHERE upload_id = ? AND bucket_id = ? AND key = ?",
         (upload_id, bucket_id, key),
     ).fetchone()
-    return _upload(row) if row else None
+    return upload_from_row(row) if row else None
 
 
 def put_part(
@@ -105,7 +106,7 @@ def put_part(
         (upload.id, part.number),
     ).fetchone()
     if old is not None:
-        _release(conn, old[0], released)
+        release_blob(conn, old[0], released)
     conn.execute(
         "INSERT OR REPLACE INTO multipart_parts (upload_pk, part_number, blob_id, size, etag,"
         " crc64, last_modified_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -138,7 +139,7 @@ def _drop_upload(conn: sqlite3.Connection, upload: Upload, released: list[str]) 
     for (blob_id,) in conn.execute(
         "SELECT blob_id FROM multipart_parts WHERE upload_pk = ?", (upload.id,)
     ).fetchall():
-        _release(conn, blob_id, released)
+        release_blob(conn, blob_id, released)
     conn.execute("DELETE FROM multipart_parts WHERE upload_pk = ?", (upload.id,))
     conn.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload.id,))
 
@@ -212,7 +213,7 @@ def list_uploads(
     marker_seen = not upload_id_marker
     last = ("", "")
     for row in rows:
-        upload = _upload(row)
+        upload = upload_from_row(row)
         if not upload.key.startswith(prefix):
             if upload.key > prefix:
                 break
@@ -247,4 +248,4 @@ def stale_uploads(conn: sqlite3.Connection, bucket_id: int, limit: int) -> list[
         " ORDER BY initiated_ms LIMIT ?",
         (bucket_id, limit),
     )
-    return [_upload(row) for row in rows]
+    return [upload_from_row(row) for row in rows]

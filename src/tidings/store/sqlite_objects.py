@@ -123,7 +123,8 @@ def get_version(
     return version_from_row(row) if row else None
 
 
-def _release(conn: sqlite3.Connection, blob_id: str | None, released: list[str]) -> None:
+def release_blob(conn: sqlite3.Connection, blob_id: str | None, released: list[str]) -> None:
+    """Hand a blob no row refers to any more to the collector (noted in `released`)."""
     if blob_id is None:
         return
     conn.execute("INSERT OR IGNORE INTO blob_garbage (blob_id) VALUES (?)", (blob_id,))
@@ -225,7 +226,7 @@ def _displace(
         version_id = NULL_VERSION
         if null is not None:
             conn.execute("DELETE FROM object_versions WHERE id = ?", (null.seq,))
-            _release(conn, null.blob_id, released)
+            release_blob(conn, null.blob_id, released)
     if current is not None and not (version_id is not None and current is null):
         conn.execute(
             "UPDATE object_versions SET is_current = 0, noncurrent_since_ms = ?"
@@ -293,7 +294,7 @@ def append(
     if position != current.size:
         raise position_not_equal(current.size)
     released: list[str] = []
-    _release(conn, current.blob_id, released)
+    release_blob(conn, current.blob_id, released)
     conn.execute(
         "UPDATE object_versions SET blob_id = ?, size = ?, etag = ?, crc64 = ?,"
         " last_modified_ms = ?, body = NULL WHERE id = ?",
@@ -321,7 +322,7 @@ def delete_object(
         if target is None:
             return DeleteOutcome(None, None, False)
         conn.execute("DELETE FROM object_versions WHERE id = ?", (target.seq,))
-        _release(conn, target.blob_id, released)
+        release_blob(conn, target.blob_id, released)
         if target.is_current:
             _promote_latest(conn, bucket_id, key)
         if target.is_delete_marker:
@@ -332,7 +333,7 @@ def delete_object(
         if current is None:
             return DeleteOutcome(None, None, False)
         conn.execute("DELETE FROM object_versions WHERE id = ?", (current.seq,))
-        _release(conn, current.blob_id, released)
+        release_blob(conn, current.blob_id, released)
         return DeleteOutcome(current, None, False, released)
     previous, null_id = _displace(conn, bucket, key, now_ms, released)
     marker = _insert_version(conn, bucket_id, key, null_id or marker_version_id, None, now_ms)
